@@ -1,1 +1,117 @@
+//! ismon: `clp_httpmon` and `clp_smtpmon`, monitors of an HTTP or SMTP
+//! server on a node of a high-availability cluster. A monitor probes its
+//! server on a fixed interval and, once the server has failed past its
+//! retries, logs why and exits, so that the cluster fails the service over.
+//!
+//! Module map:
+//! - `cli`: arguments to a validated `Command`, or a usage error.
+//! - `probe`: one check of a server (`probe::http`, `probe::smtp`); pure
+//!   parsers on bytes, no policy.
+//! - `monitor`: the loop and its policy: schedule, retries, pause, stop, exit.
+//! - `control`: the control verbs a second invocation runs.
+//! - `registry`: the per-ID state files and their locks.
+//! - `log`: event numbers and texts; the system log and standard error.
+//! - `escape`: bytes from outside made safe to print; fixed-size buffers.
+//! - `sys`: the only `unsafe`: thin libc wrappers.
 
+// Only `sys` may use `unsafe`; `deny` (not `forbid`) so that one module can
+// be allowed it explicitly.
+#![deny(unsafe_code)]
+
+pub mod cli;
+pub mod control;
+pub mod escape;
+pub mod log;
+pub mod monitor;
+pub mod probe;
+pub mod registry;
+#[allow(unsafe_code)]
+pub mod sys;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use crate::cli::Command;
+use crate::log::{Event, Level, Logger};
+
+/// Stopped on request; a control verb did what it was asked.
+pub const EXIT_STOPPED: i32 = 0;
+/// The monitored server failed (event 6).
+pub const EXIT_FAILED: i32 = 1;
+/// Invalid command line (events 11, 13).
+pub const EXIT_USAGE: i32 = 2;
+/// ID in use, not running, or could not be stopped (events 14, 15).
+pub const EXIT_IN_USE: i32 = 3;
+/// System error (events 42, 71).
+pub const EXIT_SYSTEM: i32 = 4;
+
+/// Which of the two commands this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+    Smtp,
+}
+
+impl Protocol {
+    pub fn command(self) -> &'static str {
+        match self {
+            Protocol::Http => "clp_httpmon",
+            Protocol::Smtp => "clp_smtpmon",
+        }
+    }
+
+    /// The `<type: …>` tag of the product's log layout.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Protocol::Http => "httpmon",
+            Protocol::Smtp => "smtpmon",
+        }
+    }
+
+    /// The protocol's name as the messages spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Http => "HTTP",
+            Protocol::Smtp => "SMTP",
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            Protocol::Http => 80,
+            Protocol::Smtp => 25,
+        }
+    }
+}
+
+/// The whole command: arguments in, exit status out.
+pub fn main(proto: Protocol, args: &[OsString]) -> i32 {
+    let mut log = Logger::new(proto);
+    match cli::parse(proto, args) {
+        Err(e) => {
+            if e.missing_id {
+                log.event(Event::NoIdentifier, None);
+            } else {
+                log.event(Event::InvalidParameter, e.id.as_deref());
+            }
+            log.note(Level::Err, &e.detail);
+            EXIT_USAGE
+        }
+        Ok(Command::Help) => {
+            // A closed stdout is no reason to fail (or to panic, as println! would).
+            let _ = std::io::stdout().write_all(cli::usage(proto).as_bytes());
+            EXIT_STOPPED
+        }
+        Ok(Command::Version) => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "{} (ismon) {}",
+                proto.command(),
+                env!("CARGO_PKG_VERSION")
+            );
+            EXIT_STOPPED
+        }
+        Ok(Command::Monitor(cfg)) => monitor::run(proto, &cfg, &mut log),
+        Ok(verb) => control::run(proto, verb, &mut log),
+    }
+}

@@ -1,0 +1,385 @@
+//! The monitor: the only place with policy. It takes the ID, probes on a
+//! fixed schedule of the monotonic clock, counts failed retries, obeys
+//! pause, resume and stop, keeps the record current, and decides when to
+//! exit and with which status.
+//!
+//! Signals arrive through a signalfd that every wait also watches (the sleep
+//! between probes and each wait inside a probe), so a stop request ends the
+//! monitor at once, whatever it is waiting on, and no signal is lost between
+//! a check and a sleep.
+
+use std::fmt::Write as _;
+use std::os::unix::io::{AsFd, OwnedFd};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::cli::Config;
+use crate::escape::{write_escaped, LineBuf};
+use crate::log::{Event, Level, Logger};
+use crate::probe::{Failure, Prober, Stop, TIMED_OUT};
+use crate::registry::{AcquireError, Lease, StateDir, SysError, BODY_MAX};
+use crate::{sys, Protocol, EXIT_FAILED, EXIT_IN_USE, EXIT_STOPPED, EXIT_SYSTEM};
+
+/// Where the monitor is, as `--disp` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Monitoring,
+    /// After this many failed probes in a row (the next probe is retry k).
+    Retrying(u32),
+    Paused,
+    Stopped,
+    Failed,
+}
+
+/// What the signals read so far ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Control {
+    Carry,
+    Stop,
+}
+
+/// The event a failed probe is reported with: the product's table.
+fn event_of(f: Failure) -> Event {
+    match f {
+        Failure::Resolve(n) => Event::ResolveError(n),
+        Failure::Socket(n) => Event::SocketError(n),
+        Failure::Connect(n) => Event::ConnectError(n),
+        Failure::Send(n) => Event::SendError(n),
+        Failure::Timeout => Event::SelectError(TIMED_OUT),
+        Failure::Recv(n) => Event::RecvError(n),
+        Failure::InvalidResponse => Event::InvalidResponse,
+        Failure::Status(code) => Event::InvalidStatus(code),
+        Failure::System(func, errno) => Event::SystemError { func, errno },
+    }
+}
+
+/// Logs a system error (event 42) with its detail, and gives exit status 4.
+pub fn system_failure(log: &mut Logger, id: &str, e: &SysError) -> i32 {
+    log.event(
+        Event::SystemError {
+            func: e.func,
+            errno: e.errno(),
+        },
+        Some(id),
+    );
+    log.note(Level::Err, &e.to_string());
+    EXIT_SYSTEM
+}
+
+/// Runs a monitor for `cfg` until it is stopped (0), its server fails (1),
+/// its ID is taken (3) or the system fails it (4).
+pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
+    let id = cfg.id.as_str();
+    // Signals first: a stop sent as soon as the record names us must be
+    // taken as a request, not kill us.
+    for sig in [libc::SIGHUP, libc::SIGPIPE] {
+        if let Err(e) = sys::ignore_signal(sig) {
+            return system_failure(
+                log,
+                id,
+                &SysError {
+                    func: "signal",
+                    err: e,
+                    what: "ignoring SIGHUP/SIGPIPE".into(),
+                },
+            );
+        }
+    }
+    let signals = match sys::signalfd(&sys::SIGNALS) {
+        Ok(fd) => fd,
+        Err(e) => {
+            return system_failure(
+                log,
+                id,
+                &SysError {
+                    func: "signalfd",
+                    err: e,
+                    what: "setting up signals".into(),
+                },
+            )
+        }
+    };
+    let dir = match StateDir::open(true) {
+        Ok(Some(dir)) => dir,
+        Ok(None) => unreachable!("open(create = true) makes the directory or fails"),
+        Err(e) => return system_failure(log, id, &e),
+    };
+    let lease = match dir.acquire(id) {
+        Ok(lease) => lease,
+        Err(AcquireError::InUse) => {
+            log.event(Event::IdentifierInUse, Some(id));
+            return EXIT_IN_USE;
+        }
+        Err(AcquireError::Sys(e)) => return system_failure(log, id, &e),
+    };
+    let mut m = Monitor {
+        proto,
+        cfg,
+        prober: Prober::new(proto, cfg),
+        lease,
+        signals,
+        state: State::Monitoring,
+        failed_in_row: 0,
+        started: epoch_now(),
+        last_probe: None,
+        last_result: LineBuf::new(),
+        probes: 0,
+        failures: 0,
+        record_failing: false,
+        body: Box::new(LineBuf::new()),
+    };
+    let _ = m.last_result.write_str("-");
+    log.report_drops();
+    m.format_record(log);
+    if let Err(e) = m.lease.write(m.body.as_bytes()) {
+        return system_failure(
+            log,
+            id,
+            &SysError {
+                func: "pwrite",
+                err: e,
+                what: m.lease.path.clone(),
+            },
+        );
+    }
+    log.event(Event::Started, Some(id));
+    m.run(log)
+}
+
+struct Monitor<'a> {
+    proto: Protocol,
+    cfg: &'a Config,
+    prober: Prober,
+    lease: Lease,
+    signals: OwnedFd,
+    state: State,
+    failed_in_row: u32,
+    started: i64,
+    last_probe: Option<i64>,
+    last_result: LineBuf<320>,
+    probes: u64,
+    failures: u64,
+    /// The last record write failed (reported once until one succeeds).
+    record_failing: bool,
+    /// The record being formatted, kept to format the next in place.
+    body: Box<LineBuf<BODY_MAX>>,
+}
+
+impl<'a> Monitor<'a> {
+    fn run(&mut self, log: &mut Logger) -> i32 {
+        let interval = Duration::from_secs(u64::from(self.cfg.interval));
+        let timeout = Duration::from_secs(u64::from(self.cfg.response_timeout));
+        let id = self.cfg.id.as_str();
+        log.event(Event::WillStart, Some(id));
+        let mut next = Instant::now();
+        loop {
+            if self.sleep_until(next, log) == Control::Stop {
+                return self.finish(log, State::Stopped, EXIT_STOPPED);
+            }
+            let start = Instant::now();
+            let outcome = self
+                .prober
+                .probe(start + timeout, Some(self.signals.as_fd()));
+            // Start to start: the next slot, or at once if this probe overran it.
+            next = start + interval;
+            if outcome != Err(Stop::Interrupted) {
+                self.probes += 1;
+                self.last_probe = Some(epoch_now());
+            }
+            match outcome {
+                Ok(()) => {
+                    self.failed_in_row = 0;
+                    self.state = State::Monitoring;
+                    self.set_result(None);
+                }
+                Err(Stop::Interrupted) => {
+                    // Abandoned, not counted: redo it at once unless told otherwise.
+                    next = start;
+                    if self.take_signals(log) == Control::Stop {
+                        return self.finish(log, State::Stopped, EXIT_STOPPED);
+                    }
+                    continue;
+                }
+                Err(Stop::Failed(f)) => {
+                    self.failures += 1;
+                    let event = event_of(f);
+                    log.event(event, Some(id));
+                    self.set_result(Some((f, event)));
+                    if matches!(f, Failure::Socket(_) | Failure::System(..)) {
+                        // Not the server's fault: this host cannot probe at all.
+                        return self.finish(log, State::Failed, EXIT_SYSTEM);
+                    }
+                    self.failed_in_row += 1;
+                    if self.failed_in_row > self.cfg.retries {
+                        log.event(Event::Terminating, Some(id));
+                        return self.finish(log, State::Failed, EXIT_FAILED);
+                    }
+                    self.state = State::Retrying(self.failed_in_row);
+                }
+            }
+            self.save(log);
+        }
+    }
+
+    /// Waits until `next` (for ever while paused), acting on signals.
+    fn sleep_until(&mut self, next: Instant, log: &mut Logger) -> Control {
+        loop {
+            let timeout = if self.state == State::Paused {
+                None
+            } else {
+                let left = next.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Control::Carry;
+                }
+                Some(left)
+            };
+            match sys::poll2(None, 0, Some(self.signals.as_fd()), timeout) {
+                Ok((_, true)) => {
+                    if self.take_signals(log) == Control::Stop {
+                        return Control::Stop;
+                    }
+                }
+                Ok((_, false)) => {}
+                Err(e) => {
+                    // poll on one signalfd cannot fail but for lack of memory;
+                    // say so once and keep the schedule with a plain sleep.
+                    log.event(
+                        Event::SystemError {
+                            func: "poll",
+                            errno: e.raw_os_error().unwrap_or(0),
+                        },
+                        Some(self.cfg.id.as_str()),
+                    );
+                    std::thread::sleep(
+                        timeout
+                            .unwrap_or(Duration::from_secs(1))
+                            .min(Duration::from_secs(1)),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Acts on every signal pending on the signalfd.
+    fn take_signals(&mut self, log: &mut Logger) -> Control {
+        let id = self.cfg.id.as_str();
+        let mut control = Control::Carry;
+        while let Ok(Some(sig)) = sys::read_signal(self.signals.as_fd()) {
+            match sig {
+                libc::SIGTERM | libc::SIGINT => control = Control::Stop,
+                libc::SIGUSR1 if self.state != State::Paused => {
+                    self.state = State::Paused;
+                    log.event(Event::Paused, Some(id));
+                    self.save(log);
+                }
+                libc::SIGUSR2 if self.state == State::Paused => {
+                    self.state = State::Monitoring;
+                    self.failed_in_row = 0;
+                    log.event(Event::Resumed, Some(id));
+                    self.save(log);
+                }
+                _ => {}
+            }
+        }
+        control
+    }
+
+    fn finish(&mut self, log: &mut Logger, state: State, status: i32) -> i32 {
+        if state == State::Stopped {
+            log.event(Event::WillStop, Some(self.cfg.id.as_str()));
+        }
+        self.state = state;
+        self.save(log);
+        status
+    }
+
+    fn set_result(&mut self, failure: Option<(Failure, Event)>) {
+        let r = &mut self.last_result;
+        r.clear();
+        match failure {
+            None => {
+                let _ = r.write_str("ok");
+            }
+            Some((f, event)) => {
+                let _ = write!(r, "event {}: ", event.number());
+                let _ = event.write_text(r, self.proto);
+                if f == Failure::InvalidResponse {
+                    let _ = r.write_str(" reply \"");
+                    let _ = write_escaped(r, self.prober.reply_excerpt());
+                    let _ = r.write_str("\"");
+                }
+            }
+        }
+    }
+
+    /// Writes the record; a failure is reported once and does not stop the
+    /// monitor (a full disk must not fail a healthy service over).
+    fn save(&mut self, log: &mut Logger) {
+        self.format_record(log);
+        match self.lease.write(self.body.as_bytes()) {
+            Ok(()) => self.record_failing = false,
+            Err(e) if !self.record_failing => {
+                self.record_failing = true;
+                let mut note = LineBuf::<512>::new();
+                let _ = write!(
+                    note,
+                    "cannot update the record {}: {}; monitoring goes on",
+                    self.lease.path, e
+                );
+                log.note(Level::Warning, note.as_str());
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Formats the record into the monitor's own buffer.
+    fn format_record(&mut self, log: &Logger) {
+        let cfg = self.cfg;
+        let b = &mut *self.body;
+        b.clear();
+        let _ = write!(
+            b,
+            "pid: {}\ncommand: {}\nid: {}\nstate: ",
+            std::process::id(),
+            self.proto.command(),
+            cfg.id
+        );
+        let _ = match self.state {
+            State::Monitoring => b.write_str("monitoring"),
+            State::Retrying(k) => write!(b, "retrying {}/{}", k, cfg.retries),
+            State::Paused => b.write_str("paused"),
+            State::Stopped => b.write_str("stopped"),
+            State::Failed => b.write_str("failed"),
+        };
+        let _ = write!(
+            b,
+            "\nserver: {}\nport: {}\ninterval: {}\nretries: {}\ntimeout: {}\n",
+            cfg.server_text, cfg.port, cfg.interval, cfg.retries, cfg.response_timeout
+        );
+        if self.proto == Protocol::Http {
+            let _ = write!(b, "version: {}\nuri: ", cfg.http_version.as_str());
+            let _ = write_escaped(b, cfg.uri.as_bytes());
+            let _ = b.write_str("\n");
+        }
+        let _ = write!(b, "started: {}\nlast_probe: ", self.started);
+        let _ = match self.last_probe {
+            Some(t) => write!(b, "{t}"),
+            None => b.write_str("-"),
+        };
+        let _ = write!(
+            b,
+            "\nlast_result: {}\nprobes: {}\nfailures: {}\nsyslog_dropped: {}\nstderr_dropped: {}\n",
+            self.last_result.as_str(),
+            self.probes,
+            self.failures,
+            log.syslog_dropped(),
+            log.stderr_dropped()
+        );
+    }
+}
+
+fn epoch_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

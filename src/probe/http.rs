@@ -1,0 +1,205 @@
+//! The HTTP check: send `HEAD`, read the status line, decide. Interim 1xx
+//! responses are skipped; the first final status line decides.
+
+use std::io::Write;
+
+use super::{Conn, Failure, Parse, Prober, Stop};
+use crate::cli::{Config, Server};
+
+/// The request, built once at start.
+pub fn request(cfg: &Config) -> Vec<u8> {
+    let mut r = Vec::with_capacity(128 + cfg.uri.len() + cfg.server_text.len());
+    let host = match cfg.server {
+        Server::Address(std::net::IpAddr::V6(_)) => format!("[{}]", cfg.server_text),
+        _ => cfg.server_text.clone(),
+    };
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        r,
+        "HEAD {} HTTP/{}\r\nHost: {}",
+        cfg.uri,
+        cfg.http_version.as_str(),
+        host
+    );
+    if cfg.port != 80 {
+        let _ = write!(r, ":{}", cfg.port);
+    }
+    let _ = write!(
+        r,
+        "\r\nUser-Agent: clp_httpmon/{}\r\nConnection: close\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    r
+}
+
+pub(super) fn probe(p: &mut Prober, conn: &Conn<'_>) -> Result<(), Stop> {
+    conn.send_all(&p.request)?;
+    let code = p.read_reply(conn, parse_status)?;
+    if p.check_status && (400..=599).contains(&code) {
+        return Err(Failure::Status(code).into());
+    }
+    Ok(())
+}
+
+/// Parses a response head far enough to know its final status code:
+/// `Done((code, bytes used))`. Decides as early as the bytes allow, so that a
+/// server sending garbage fails at once instead of at the deadline.
+pub fn parse_status(buf: &[u8]) -> Parse<(u16, usize)> {
+    let mut pos = 0;
+    loop {
+        let (code, used) = match status_line(&buf[pos..]) {
+            Parse::Done(v) => v,
+            Parse::Incomplete => return Parse::Incomplete,
+            Parse::Invalid => return Parse::Invalid,
+        };
+        if !(100..200).contains(&code) {
+            return Parse::Done((code, pos + used));
+        }
+        // An interim response: skip its head and read the next one.
+        match end_of_head(&buf[pos..]) {
+            Some(n) => pos += n,
+            None => return Parse::Incomplete,
+        }
+    }
+}
+
+/// `HTTP/` version SP three-digit code, then SP, CR or LF.
+fn status_line(b: &[u8]) -> Parse<(u16, usize)> {
+    const PREFIX: &[u8] = b"HTTP/";
+    const MAX_VERSION: usize = 8;
+    let n = b.len().min(PREFIX.len());
+    if b[..n] != PREFIX[..n] {
+        return Parse::Invalid;
+    }
+    let mut i = PREFIX.len();
+    loop {
+        match b.get(i) {
+            None => return Parse::Incomplete,
+            Some(c) if c.is_ascii_digit() || (*c == b'.' && i > PREFIX.len()) => {}
+            Some(b' ') if i > PREFIX.len() => break,
+            Some(_) => return Parse::Invalid,
+        }
+        i += 1;
+        if i - PREFIX.len() > MAX_VERSION {
+            return Parse::Invalid;
+        }
+    }
+    i += 1;
+    let mut code: u16 = 0;
+    for _ in 0..3 {
+        match b.get(i) {
+            None => return Parse::Incomplete,
+            Some(c) if c.is_ascii_digit() => code = code * 10 + u16::from(c - b'0'),
+            Some(_) => return Parse::Invalid,
+        }
+        i += 1;
+    }
+    match b.get(i) {
+        None => Parse::Incomplete,
+        Some(b' ') | Some(b'\r') | Some(b'\n') => Parse::Done((code, i)),
+        Some(_) => Parse::Invalid,
+    }
+}
+
+/// The length of a response head up to and including its blank line.
+fn end_of_head(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\n' {
+            match b.get(i + 1) {
+                Some(b'\n') => return Some(i + 2),
+                Some(b'\r') if b.get(i + 2) == Some(&b'\n') => return Some(i + 3),
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(b: &[u8]) -> Parse<u16> {
+        match parse_status(b) {
+            Parse::Done((c, _)) => Parse::Done(c),
+            Parse::Incomplete => Parse::Incomplete,
+            Parse::Invalid => Parse::Invalid,
+        }
+    }
+
+    #[test]
+    fn ordinary_status_lines() {
+        assert_eq!(code(b"HTTP/1.1 200 OK\r\n"), Parse::Done(200));
+        assert_eq!(
+            code(b"HTTP/1.0 503 Service Unavailable\r\n\r\n"),
+            Parse::Done(503)
+        );
+        assert_eq!(code(b"HTTP/1.1 404\r\n"), Parse::Done(404));
+        assert_eq!(code(b"HTTP/2 200 \r\n"), Parse::Done(200));
+    }
+
+    #[test]
+    fn every_prefix_of_a_valid_line_is_incomplete() {
+        let line = b"HTTP/1.1 200 OK\r\n";
+        for n in 0..12 {
+            assert_eq!(code(&line[..n]), Parse::Incomplete, "{n}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_invalid_as_soon_as_it_shows() {
+        assert_eq!(code(b"X"), Parse::Invalid);
+        assert_eq!(code(b"HTTX"), Parse::Invalid);
+        assert_eq!(code(b"http/1.1 200 OK\r\n"), Parse::Invalid);
+        assert_eq!(code(b"HTTP/1.1\r\n"), Parse::Invalid);
+        assert_eq!(code(b"HTTP/1.1 20 OK\r\n"), Parse::Invalid);
+        assert_eq!(code(b"HTTP/1.1 2000 OK\r\n"), Parse::Invalid);
+        assert_eq!(code(b"HTTP/1.1 abc OK\r\n"), Parse::Invalid);
+        assert_eq!(code(b"HTTP/ 200 OK\r\n"), Parse::Invalid);
+        assert_eq!(code(b"HTTP/1.1  200 OK\r\n"), Parse::Invalid);
+        assert_eq!(code(b"HTTP/1.11111111111 200"), Parse::Invalid);
+        assert_eq!(code(b"\0\x1b[31m"), Parse::Invalid);
+        assert_eq!(code(b"SSH-2.0-OpenSSH\r\n"), Parse::Invalid);
+    }
+
+    #[test]
+    fn interim_responses_are_skipped() {
+        assert_eq!(
+            code(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n"),
+            Parse::Done(204)
+        );
+        assert_eq!(
+            code(b"HTTP/1.1 102 Processing\n\nHTTP/1.1 200 OK\n"),
+            Parse::Done(200)
+        );
+        assert_eq!(code(b"HTTP/1.1 100 Continue\r\n\r\n"), Parse::Incomplete);
+        assert_eq!(
+            code(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n"),
+            Parse::Incomplete
+        );
+        assert_eq!(
+            code(b"HTTP/1.1 100 Continue\r\n\r\nnonsense"),
+            Parse::Invalid
+        );
+    }
+
+    #[test]
+    fn request_has_host_with_port_and_connection_close() {
+        let v: Vec<std::ffi::OsString> = ["w", "-s", "::1", "-n", "8080", "-h", "/x", "-v", "1.0"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        let cfg = match crate::cli::parse(crate::Protocol::Http, &v) {
+            Ok(crate::cli::Command::Monitor(c)) => c,
+            other => panic!("{other:?}"),
+        };
+        let r = String::from_utf8(request(&cfg)).unwrap();
+        assert!(
+            r.starts_with("HEAD /x HTTP/1.0\r\nHost: [::1]:8080\r\n"),
+            "{r}"
+        );
+        assert!(r.ends_with("Connection: close\r\n\r\n"), "{r}");
+    }
+}

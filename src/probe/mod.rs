@@ -1,0 +1,312 @@
+//! One probe of a server: resolve, connect, talk, decide. A probe returns
+//! `Ok` or why it failed; it never sleeps, retries or logs (that is the
+//! monitor's policy). Every step shares one deadline, computed by the caller
+//! once per probe, and every wait also watches the monitor's signal
+//! descriptor so that a stop request ends a probe at once.
+
+pub mod http;
+pub mod smtp;
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::io::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Instant;
+
+use crate::cli::{Config, Server};
+use crate::sys::{self, AddrList};
+use crate::Protocol;
+
+/// ETIMEDOUT, as the product reports a wait that ran out.
+pub const TIMED_OUT: i32 = libc::ETIMEDOUT;
+
+/// Why a probe failed, one value per message of the product's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The name did not resolve (getaddrinfo's code).
+    Resolve(i32),
+    /// No socket could be made (errno): a fault of this host, not the server.
+    Socket(i32),
+    /// Connecting failed (errno; ETIMEDOUT when the deadline passed).
+    Connect(i32),
+    /// Sending failed (errno).
+    Send(i32),
+    /// The reply did not come before the deadline.
+    Timeout,
+    /// Receiving failed (errno), or 0: the server closed before a full reply.
+    Recv(i32),
+    /// The reply is not one of the protocol, or longer than the buffer.
+    InvalidResponse,
+    /// The reply's status code says the server is not well.
+    Status(u16),
+    /// A call that cannot fail for the server's sake failed (function, errno).
+    System(&'static str, i32),
+}
+
+/// Why a probe ended without a verdict or with a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    Failed(Failure),
+    /// A signal arrived for the monitor; the probe was abandoned.
+    Interrupted,
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Stop {
+        Stop::Failed(f)
+    }
+}
+
+/// The size of the buffer a reply is read into; a longer reply fails.
+pub const REPLY_MAX: usize = 4096;
+
+/// The result of parsing the bytes received so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parse<T> {
+    /// Not decided yet: more bytes are needed.
+    Incomplete,
+    Done(T),
+    /// These bytes can never become a valid reply.
+    Invalid,
+}
+
+/// Everything a probe needs, made once at start so that a probe allocates
+/// nothing.
+pub struct Prober {
+    proto: Protocol,
+    server: Server,
+    port: u16,
+    /// HTTP: the whole request.
+    request: Vec<u8>,
+    /// HTTP: whether a 4xx/5xx status fails (any URI but `/`).
+    check_status: bool,
+    buf: Box<[u8; REPLY_MAX]>,
+    /// The reply under examination is `buf[start..len]`.
+    start: usize,
+    len: usize,
+}
+
+impl Prober {
+    pub fn new(proto: Protocol, cfg: &Config) -> Prober {
+        let request = match proto {
+            Protocol::Http => http::request(cfg),
+            Protocol::Smtp => Vec::new(),
+        };
+        Prober {
+            proto,
+            server: cfg.server.clone(),
+            port: cfg.port,
+            request,
+            check_status: cfg.uri != "/",
+            buf: Box::new([0; REPLY_MAX]),
+            start: 0,
+            len: 0,
+        }
+    }
+
+    /// Probes the server once; every step ends by `deadline`.
+    pub fn probe(
+        &mut self,
+        deadline: Instant,
+        interrupt: Option<BorrowedFd<'_>>,
+    ) -> Result<(), Stop> {
+        self.start = 0;
+        self.len = 0;
+        let conn = connect(&self.server, self.port, deadline, interrupt)?;
+        match self.proto {
+            Protocol::Http => http::probe(self, &conn),
+            Protocol::Smtp => smtp::probe(self, &conn),
+        }
+    }
+
+    /// The first bytes of the reply last examined, for the record.
+    pub fn reply_excerpt(&self) -> &[u8] {
+        let reply = &self.buf[self.start..self.len];
+        &reply[..reply.len().min(64)]
+    }
+
+    /// Reads until `parse` decides on the bytes of the current reply. On
+    /// `Done((value, used))` the reply's `used` bytes are consumed; bytes
+    /// after them stay for the next reply.
+    fn read_reply<T>(
+        &mut self,
+        conn: &Conn<'_>,
+        parse: impl Fn(&[u8]) -> Parse<(T, usize)>,
+    ) -> Result<T, Stop> {
+        loop {
+            match parse(&self.buf[self.start..self.len]) {
+                Parse::Done((value, used)) => {
+                    self.start += used;
+                    return Ok(value);
+                }
+                Parse::Invalid => return Err(Failure::InvalidResponse.into()),
+                Parse::Incomplete => {}
+            }
+            if self.len == REPLY_MAX {
+                if self.start == 0 {
+                    return Err(Failure::InvalidResponse.into());
+                }
+                self.buf.copy_within(self.start..self.len, 0);
+                self.len -= self.start;
+                self.start = 0;
+            }
+            match conn.recv(&mut self.buf[self.len..])? {
+                0 => return Err(Failure::Recv(0).into()),
+                n => self.len += n,
+            }
+        }
+    }
+}
+
+/// A connected socket and the deadline every wait on it shares.
+pub(crate) struct Conn<'a> {
+    sock: OwnedFd,
+    deadline: Instant,
+    interrupt: Option<BorrowedFd<'a>>,
+}
+
+enum Waited {
+    Ready,
+    TimedOut,
+}
+
+impl<'a> Conn<'a> {
+    fn wait(&self, events: libc::c_short) -> Result<Waited, Stop> {
+        wait_fd(self.sock.as_fd(), events, self.deadline, self.interrupt)
+    }
+
+    /// Sends all of `bytes` by the deadline.
+    pub(crate) fn send_all(&self, mut bytes: &[u8]) -> Result<(), Stop> {
+        while !bytes.is_empty() {
+            match sys::send(self.sock.as_fd(), bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match self.wait(sys::WANT_WRITE)? {
+                        Waited::Ready => {}
+                        Waited::TimedOut => return Err(Failure::Timeout.into()),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Failure::Send(errno(&e)).into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives what has come, waiting for it until the deadline. `Ok(0)`:
+    /// the server closed the connection.
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<usize, Stop> {
+        loop {
+            match self.wait(sys::WANT_READ)? {
+                Waited::Ready => {}
+                Waited::TimedOut => return Err(Failure::Timeout.into()),
+            }
+            match sys::recv(self.sock.as_fd(), buf) {
+                Ok(n) => return Ok(n),
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Failure::Recv(errno(&e)).into()),
+            }
+        }
+    }
+}
+
+/// Waits for `fd` until `deadline`, or until `interrupt` is readable.
+fn wait_fd(
+    fd: BorrowedFd<'_>,
+    events: libc::c_short,
+    deadline: Instant,
+    interrupt: Option<BorrowedFd<'_>>,
+) -> Result<Waited, Stop> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (ready, interrupted) = match sys::poll2(Some(fd), events, interrupt, Some(left)) {
+            Ok(r) => r,
+            // poll itself failing (EINVAL, ENOMEM) leaves nothing to wait on.
+            Err(e) => return Err(Failure::System("poll", errno(&e)).into()),
+        };
+        if interrupted {
+            return Err(Stop::Interrupted);
+        }
+        if ready.readable || ready.writable || ready.error {
+            return Ok(Waited::Ready);
+        }
+        if Instant::now() >= deadline {
+            return Ok(Waited::TimedOut);
+        }
+    }
+}
+
+fn errno(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(0)
+}
+
+/// Resolves `server` and connects to the first address that answers, all by
+/// `deadline`.
+fn connect<'a>(
+    server: &Server,
+    port: u16,
+    deadline: Instant,
+    interrupt: Option<BorrowedFd<'a>>,
+) -> Result<Conn<'a>, Stop> {
+    let addrs = match server {
+        Server::Address(ip) => AddrList::one(SocketAddr::new(*ip, port)),
+        Server::Name(name) => sys::resolve(name, port).map_err(Failure::Resolve)?,
+    };
+    let mut last = Failure::Connect(TIMED_OUT);
+    let mut any_socket = false;
+    for addr in addrs.as_slice() {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let sock = match sys::tcp_socket(addr) {
+            Ok(s) => s,
+            // This host has no such family (IPv6 disabled): try the next address.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EAFNOSUPPORT) | Some(libc::EPROTONOSUPPORT)
+                ) =>
+            {
+                if !any_socket {
+                    last = Failure::Socket(errno(&e));
+                }
+                continue;
+            }
+            Err(e) => return Err(Failure::Socket(errno(&e)).into()),
+        };
+        any_socket = true;
+        let connected = match sys::connect_start(sock.as_fd(), addr) {
+            Ok(true) => true,
+            Ok(false) => match wait_fd(sock.as_fd(), sys::WANT_WRITE, deadline, interrupt)? {
+                Waited::TimedOut => {
+                    last = Failure::Connect(TIMED_OUT);
+                    break;
+                }
+                Waited::Ready => match sys::take_socket_error(sock.as_fd()) {
+                    Ok(0) => true,
+                    Ok(err) => {
+                        last = Failure::Connect(err);
+                        false
+                    }
+                    Err(e) => {
+                        last = Failure::Connect(errno(&e));
+                        false
+                    }
+                },
+            },
+            Err(e) => {
+                last = Failure::Connect(errno(&e));
+                false
+            }
+        };
+        if connected {
+            return Ok(Conn {
+                sock,
+                deadline,
+                interrupt,
+            });
+        }
+    }
+    Err(last.into())
+}

@@ -1,0 +1,115 @@
+//! The SMTP check, as it happens on the wire: read the greeting, send
+//! `NOOP`, read its reply, send `QUIT`. Replies may be multi-line.
+
+use super::{Conn, Failure, Parse, Prober, Stop};
+
+pub(super) fn probe(p: &mut Prober, conn: &Conn<'_>) -> Result<(), Stop> {
+    let greeting = p.read_reply(conn, parse_reply)?;
+    if !is_positive(greeting) {
+        quit(p, conn);
+        return Err(Failure::Status(greeting).into());
+    }
+    conn.send_all(b"NOOP\r\n")?;
+    let noop = p.read_reply(conn, parse_reply)?;
+    quit(p, conn);
+    if !is_positive(noop) {
+        return Err(Failure::Status(noop).into());
+    }
+    Ok(())
+}
+
+fn is_positive(code: u16) -> bool {
+    (200..300).contains(&code)
+}
+
+/// Says goodbye and waits for the answer until the probe's deadline; the
+/// verdict is already made, so nothing here can fail the probe.
+fn quit(p: &mut Prober, conn: &Conn<'_>) {
+    if conn.send_all(b"QUIT\r\n").is_ok() {
+        let _ = p.read_reply(conn, parse_reply);
+    }
+}
+
+/// Parses one reply, possibly multi-line (`250-…` lines, then `250 …`):
+/// `Done((code, bytes used))`. Reply codes are those RFC 5321 allows
+/// (2-5, 0-5, 0-9); every line must carry the same code.
+pub fn parse_reply(buf: &[u8]) -> Parse<(u16, usize)> {
+    let mut pos = 0;
+    let mut first: Option<u16> = None;
+    loop {
+        let line = &buf[pos..];
+        let mut code: u16 = 0;
+        for (k, allowed) in [b'2'..=b'5', b'0'..=b'5', b'0'..=b'9'].iter().enumerate() {
+            match line.get(k) {
+                None => return Parse::Incomplete,
+                Some(c) if allowed.contains(c) => code = code * 10 + u16::from(c - b'0'),
+                Some(_) => return Parse::Invalid,
+            }
+        }
+        if first.map_or(false, |f| f != code) {
+            return Parse::Invalid;
+        }
+        first = Some(code);
+        let last = match line.get(3) {
+            None => return Parse::Incomplete,
+            Some(b'-') => false,
+            Some(b' ') | Some(b'\r') | Some(b'\n') => true,
+            Some(_) => return Parse::Invalid,
+        };
+        let end = match line.iter().position(|&c| c == b'\n') {
+            Some(nl) => pos + nl + 1,
+            None => return Parse::Incomplete,
+        };
+        if last {
+            return Parse::Done((code, end));
+        }
+        pos = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_and_multi_line_replies() {
+        assert_eq!(parse_reply(b"220 mail ESMTP\r\n"), Parse::Done((220, 16)));
+        assert_eq!(
+            parse_reply(b"220-mail\r\n220-more\r\n220 ready\r\n"),
+            Parse::Done((220, 31))
+        );
+        assert_eq!(parse_reply(b"250\r\n"), Parse::Done((250, 5)));
+        assert_eq!(parse_reply(b"250 ok\n"), Parse::Done((250, 7)));
+    }
+
+    #[test]
+    fn a_reply_is_complete_only_with_its_last_line() {
+        assert_eq!(parse_reply(b""), Parse::Incomplete);
+        assert_eq!(parse_reply(b"22"), Parse::Incomplete);
+        assert_eq!(parse_reply(b"220 ready"), Parse::Incomplete);
+        assert_eq!(parse_reply(b"220-one\r\n220-two\r\n"), Parse::Incomplete);
+    }
+
+    #[test]
+    fn what_follows_a_reply_is_left_for_the_next() {
+        let both = b"220 hi\r\n250 ok\r\n";
+        assert_eq!(parse_reply(both), Parse::Done((220, 8)));
+        assert_eq!(parse_reply(&both[8..]), Parse::Done((250, 8)));
+    }
+
+    #[test]
+    fn not_smtp_is_invalid() {
+        assert_eq!(parse_reply(b"HTTP/1.1 200 OK\r\n"), Parse::Invalid);
+        assert_eq!(parse_reply(b"120 x\r\n"), Parse::Invalid);
+        assert_eq!(parse_reply(b"260 x\r\n"), Parse::Invalid);
+        assert_eq!(parse_reply(b"220x\r\n"), Parse::Invalid);
+        assert_eq!(parse_reply(b"220-a\r\n250 b\r\n"), Parse::Invalid);
+        assert_eq!(parse_reply(b"\0\0\0"), Parse::Invalid);
+    }
+
+    #[test]
+    fn negative_codes_parse() {
+        assert_eq!(parse_reply(b"421 busy\r\n"), Parse::Done((421, 10)));
+        assert_eq!(parse_reply(b"554 no\r\n"), Parse::Done((554, 8)));
+    }
+}

@@ -1,0 +1,462 @@
+//! The per-ID state files: one file per ID in the state directory, named
+//! exactly as the ID, flocked exclusively by the running monitor for its whole
+//! life. Liveness is that lock, never a PID: a monitor killed with `kill -9`
+//! leaves a file nobody holds, which the next start simply takes over.
+//!
+//! The monitor rewrites its record in place with one `pwrite` of a fixed
+//! `RECORD_SIZE` bytes ending in a checksum line, so the file never changes
+//! size and a reader that catches a write half done sees a bad sum and reads
+//! again. Every name is opened relative to the directory's descriptor,
+//! without following symlinks; an ID (letters, digits, `_`, `-`) can never
+//! name anything outside the directory.
+
+use std::ffi::{CString, OsStr};
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::sys::{self, LockKind};
+
+/// Where state lives unless `ISMON_STATE_DIR` says otherwise.
+pub const DEFAULT_STATE_DIR: &str = "/var/run/ismon";
+pub const STATE_DIR_ENV: &str = "ISMON_STATE_DIR";
+
+/// Every record is exactly this long on disk.
+pub const RECORD_SIZE: usize = 4096;
+const SUM_KEY: &[u8] = b"sum: ";
+/// "sum: " + 16 hex digits + "\n".
+const SUM_LINE: usize = 5 + 16 + 1;
+/// The longest record body.
+pub const BODY_MAX: usize = RECORD_SIZE - SUM_LINE;
+
+/// How often and how long to try again when another process holds a lock
+/// for a moment (a reader's shared lock, a start or a `--del` in progress).
+const LOCK_TRIES: u32 = 25;
+const LOCK_PAUSE: Duration = Duration::from_millis(10);
+
+/// A failed system call, named for event 42.
+#[derive(Debug)]
+pub struct SysError {
+    pub func: &'static str,
+    pub err: io::Error,
+    /// What was being done, for the message on standard error.
+    pub what: String,
+}
+
+impl SysError {
+    fn new(func: &'static str, err: io::Error, what: impl Into<String>) -> SysError {
+        SysError {
+            func,
+            err,
+            what: what.into(),
+        }
+    }
+
+    pub fn errno(&self) -> i32 {
+        self.err.raw_os_error().unwrap_or(0)
+    }
+}
+
+impl fmt::Display for SysError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.err)
+    }
+}
+
+/// The state directory, held open so that every name is looked up in it.
+pub struct StateDir {
+    dir: File,
+    pub path: PathBuf,
+}
+
+impl StateDir {
+    /// The directory the environment names, or the default.
+    pub fn path_from_env() -> PathBuf {
+        match std::env::var_os(STATE_DIR_ENV) {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => PathBuf::from(DEFAULT_STATE_DIR),
+        }
+    }
+
+    /// Opens the state directory; with `create`, makes it (0755) if missing.
+    /// Without `create`, a missing directory is `Ok(None)`.
+    pub fn open(create: bool) -> Result<Option<StateDir>, SysError> {
+        let path = StateDir::path_from_env();
+        let shown = path.display().to_string();
+        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+            SysError::new(
+                "open",
+                io::Error::from_raw_os_error(libc::EINVAL),
+                format!("state directory {shown}"),
+            )
+        })?;
+        match sys::open_dir(&c, create) {
+            Ok(dir) => Ok(Some(StateDir { dir, path })),
+            Err(e) if !create && e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => {
+                let what = if e.raw_os_error() == Some(libc::ELOOP)
+                    || e.raw_os_error() == Some(libc::ENOTDIR)
+                {
+                    format!("state directory {shown} is not a directory (a symlink is refused)")
+                } else {
+                    format!("state directory {shown}")
+                };
+                Err(SysError::new(
+                    if create { "mkdir" } else { "open" },
+                    e,
+                    what,
+                ))
+            }
+        }
+    }
+
+    fn name(&self, id: &str) -> CString {
+        // The ID was validated (letters, digits, `_`, `-`), so it has no NUL.
+        CString::new(id).unwrap_or_default()
+    }
+
+    fn file_path(&self, id: &str) -> String {
+        self.path.join(OsStr::new(id)).display().to_string()
+    }
+
+    fn open_record(&self, id: &str, create: bool) -> Result<File, SysError> {
+        let file = sys::open_in(&self.dir, &self.name(id), create).map_err(|e| {
+            let what = if e.raw_os_error() == Some(libc::ELOOP) {
+                format!("{} is a symlink; refused", self.file_path(id))
+            } else {
+                self.file_path(id)
+            };
+            SysError::new("open", e, what)
+        })?;
+        let meta = file
+            .metadata()
+            .map_err(|e| SysError::new("fstat", e, self.file_path(id)))?;
+        if !meta.file_type().is_file() {
+            return Err(SysError::new(
+                "open",
+                io::Error::from_raw_os_error(libc::EINVAL),
+                format!("{} is not a regular file; refused", self.file_path(id)),
+            ));
+        }
+        Ok(file)
+    }
+
+    /// Whether `file` is still what `id` names in the directory (a `--del`
+    /// may have removed it between our open and our lock).
+    fn still_named(&self, id: &str, file: &File) -> Result<bool, SysError> {
+        let meta = file
+            .metadata()
+            .map_err(|e| SysError::new("fstat", e, self.file_path(id)))?;
+        match sys::identity_in(&self.dir, &self.name(id)) {
+            Ok(now) => Ok(now == (meta.dev(), meta.ino())),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(SysError::new("fstatat", e, self.file_path(id))),
+        }
+    }
+
+    /// Takes the ID for a new monitor.
+    pub fn acquire(&self, id: &str) -> Result<Lease, AcquireError> {
+        for _ in 0..LOCK_TRIES {
+            let file = self.open_record(id, true).map_err(AcquireError::Sys)?;
+            match sys::try_flock(&file, LockKind::Exclusive) {
+                Ok(true) => {
+                    if self.still_named(id, &file).map_err(AcquireError::Sys)? {
+                        return Ok(Lease {
+                            file,
+                            path: self.file_path(id),
+                        });
+                    }
+                    // Removed under us: open the new name.
+                    continue;
+                }
+                Ok(false) => std::thread::sleep(LOCK_PAUSE),
+                Err(e) => {
+                    return Err(AcquireError::Sys(SysError::new(
+                        "flock",
+                        e,
+                        self.file_path(id),
+                    )))
+                }
+            }
+        }
+        Err(AcquireError::InUse)
+    }
+
+    /// What the directory holds for `id`.
+    pub fn look(&self, id: &str) -> Result<Look, SysError> {
+        let file = match self.open_record(id, false) {
+            Ok(f) => f,
+            Err(e) if e.errno() == libc::ENOENT => return Ok(Look::Absent),
+            Err(e) => return Err(e),
+        };
+        let live = is_locked(&file).map_err(|e| SysError::new("flock", e, self.file_path(id)))?;
+        // A monitor that has just taken the lock writes its first record at
+        // once; give it that moment rather than report an empty record.
+        let mut record = read_record(&file);
+        let mut tries = 0;
+        while live && !matches!(record, Ok(Some(_))) && tries < 100 {
+            std::thread::sleep(LOCK_PAUSE);
+            record = read_record(&file);
+            tries += 1;
+        }
+        let record = record.map_err(|e| SysError::new("read", e, self.file_path(id)))?;
+        Ok(Look::Found(Found { file, live, record }))
+    }
+
+    /// Removes the record of `id` if no monitor holds it.
+    pub fn remove_stale(&self, id: &str) -> Result<Removal, SysError> {
+        for _ in 0..LOCK_TRIES {
+            let file = match self.open_record(id, false) {
+                Ok(f) => f,
+                Err(e) if e.errno() == libc::ENOENT => return Ok(Removal::Absent),
+                Err(e) => return Err(e),
+            };
+            match sys::try_flock(&file, LockKind::Exclusive) {
+                Ok(true) => {
+                    if !self.still_named(id, &file)? {
+                        continue;
+                    }
+                    sys::unlink_in(&self.dir, &self.name(id))
+                        .map_err(|e| SysError::new("unlink", e, self.file_path(id)))?;
+                    return Ok(Removal::Removed);
+                }
+                Ok(false) => std::thread::sleep(LOCK_PAUSE),
+                Err(e) => return Err(SysError::new("flock", e, self.file_path(id))),
+            }
+        }
+        Ok(Removal::Live)
+    }
+}
+
+/// Why a start could not take its ID.
+#[derive(Debug)]
+pub enum AcquireError {
+    /// A running monitor holds it (event 14).
+    InUse,
+    Sys(SysError),
+}
+
+/// What `look` found.
+pub enum Look {
+    Absent,
+    Found(Found),
+}
+
+pub struct Found {
+    pub file: File,
+    /// A monitor holds the lock.
+    pub live: bool,
+    /// The record's `key: value` lines; None when the file is empty or its
+    /// checksum never matched (corrupt or foreign).
+    pub record: Option<Vec<(String, String)>>,
+}
+
+impl Found {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.record
+            .as_ref()?
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The PID of the process holding this file's exclusive lock, from
+    /// /proc/locks; None when /proc cannot tell.
+    pub fn lock_holder(&self) -> Option<u32> {
+        let meta = self.file.metadata().ok()?;
+        lock_holder(meta.dev(), meta.ino())
+    }
+}
+
+/// What `remove_stale` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    Absent,
+    Live,
+}
+
+/// The running monitor's hold on its ID; dropping it (or dying) releases it.
+pub struct Lease {
+    file: File,
+    pub path: String,
+}
+
+impl Lease {
+    /// Replaces the record with `body` (`key: value` lines). One pwrite of
+    /// the whole fixed-size record; nothing is allocated.
+    pub fn write(&self, body: &[u8]) -> io::Result<()> {
+        let mut rec = [b'\n'; RECORD_SIZE];
+        let n = encode(body, &mut rec);
+        debug_assert_eq!(n, RECORD_SIZE);
+        self.file.write_all_at(&rec, 0)
+    }
+}
+
+/// Frames `body` into `out`: the body (cut at a line end if too long), the
+/// checksum line, then newline padding up to the full size.
+fn encode(body: &[u8], out: &mut [u8; RECORD_SIZE]) -> usize {
+    let mut len = body.len().min(BODY_MAX);
+    if len < body.len() {
+        len = body[..len]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+    }
+    out[..len].copy_from_slice(&body[..len]);
+    let sum = fnv1a(&out[..len]);
+    out[len..len + SUM_KEY.len()].copy_from_slice(SUM_KEY);
+    let hex = b"0123456789abcdef";
+    for i in 0..16 {
+        out[len + SUM_KEY.len() + i] = hex[((sum >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out[len + SUM_LINE - 1] = b'\n';
+    for b in &mut out[len + SUM_LINE..] {
+        *b = b'\n';
+    }
+    RECORD_SIZE
+}
+
+/// FNV-1a, 64 bits: enough to tell a torn or foreign record from a whole one.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Checks a record's frame: the body if its checksum matches.
+fn decode(raw: &[u8]) -> Option<&[u8]> {
+    let at = if raw.starts_with(SUM_KEY) {
+        0
+    } else {
+        raw.windows(SUM_KEY.len() + 1)
+            .position(|w| w[0] == b'\n' && &w[1..] == SUM_KEY)?
+            + 1
+    };
+    let hex = raw.get(at + SUM_KEY.len()..at + SUM_KEY.len() + 16)?;
+    let hex = std::str::from_utf8(hex).ok()?;
+    let sum = u64::from_str_radix(hex, 16).ok()?;
+    let body = &raw[..at];
+    (fnv1a(body) == sum).then_some(body)
+}
+
+fn parse_body(body: &[u8]) -> Vec<(String, String)> {
+    body.split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let line = String::from_utf8_lossy(line);
+            let (k, v) = line.split_once(": ")?;
+            Some((k.to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+/// Reads and checks a record, trying again while a write may be in flight.
+/// `Ok(None)`: empty, or the checksum never matched.
+fn read_record(file: &File) -> io::Result<Option<Vec<(String, String)>>> {
+    let mut raw = vec![0u8; RECORD_SIZE * 2];
+    for _ in 0..20 {
+        let mut len = 0;
+        loop {
+            match file.read_at(&mut raw[len..], len as u64) {
+                Ok(0) => break,
+                Ok(n) => {
+                    len += n;
+                    if len == raw.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if len == 0 {
+            return Ok(None);
+        }
+        if let Some(body) = decode(&raw[..len]) {
+            return Ok(Some(parse_body(body)));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(None)
+}
+
+/// Whether another process holds an exclusive lock on `file`: a monitor (or
+/// a start or `--del` at that very moment, which a caller tells apart by
+/// the lock holder's PID).
+fn is_locked(file: &File) -> io::Result<bool> {
+    // Shared: never conflicts with another reader, only with an exclusive holder.
+    if sys::try_flock(file, LockKind::Shared)? {
+        sys::unlock(file)?;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// The PID holding an exclusive flock on the file with this device and
+/// inode, as /proc/locks lists it (`1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF`).
+fn lock_holder(dev: u64, ino: u64) -> Option<u32> {
+    let text = std::fs::read_to_string("/proc/locks").ok()?;
+    let (major, minor) = sys::dev_major_minor(dev);
+    let want = format!("{major:02x}:{minor:02x}:{ino}");
+    text.lines().find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // Waiting lockers are listed as "N: -> FLOCK ..."; skip them.
+        match f.as_slice() {
+            [_, "FLOCK", _, "WRITE", pid, id, ..] if *id == want => pid.parse().ok(),
+            _ => None,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_survives_its_frame() {
+        let mut rec = [0u8; RECORD_SIZE];
+        encode(b"pid: 1\nstate: monitoring\n", &mut rec);
+        let body = decode(&rec).expect("whole record");
+        assert_eq!(
+            parse_body(body),
+            vec![
+                ("pid".into(), "1".into()),
+                ("state".into(), "monitoring".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_torn_record_is_refused() {
+        let mut a = [0u8; RECORD_SIZE];
+        let mut b = [0u8; RECORD_SIZE];
+        encode(b"pid: 1\nstate: monitoring\nprobes: 1\n", &mut a);
+        encode(b"pid: 1\nstate: retrying 1/3\nprobes: 2\n", &mut b);
+        let mut torn = a;
+        torn[..12].copy_from_slice(&b[..12]);
+        torn[12..20].copy_from_slice(&a[12..20]);
+        torn[20..].copy_from_slice(&b[20..]);
+        assert!(decode(&torn).is_none());
+        assert!(decode(b"garbage").is_none());
+        assert!(decode(b"").is_none());
+    }
+
+    #[test]
+    fn an_overlong_body_is_cut_at_a_line_end() {
+        let mut body = Vec::new();
+        while body.len() < RECORD_SIZE + 100 {
+            body.extend_from_slice(b"key: value value value\n");
+        }
+        let mut rec = [0u8; RECORD_SIZE];
+        encode(&body, &mut rec);
+        let kept = decode(&rec).expect("whole record");
+        assert!(kept.ends_with(b"\n") && kept.len() <= BODY_MAX);
+    }
+}

@@ -1,0 +1,499 @@
+//! The only module with `unsafe`: thin wrappers around the libc calls std
+//! does not offer (non-blocking connect and poll on raw sockets, signalfd,
+//! getaddrinfo with its own error code, `*at` calls relative to a directory
+//! descriptor, flock, kill, localtime_r). Each wrapper turns errno into an
+//! `io::Error` on the spot and retries `EINTR` where a retry is harmless.
+
+use std::ffi::CStr;
+use std::fs::File;
+use std::io;
+use std::mem;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::unix::io::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+/// Turns a `-1` return into the thread's errno.
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Like `cvt`, retrying while the call was interrupted by a signal.
+fn cvt_r(mut call: impl FnMut() -> libc::c_int) -> io::Result<libc::c_int> {
+    loop {
+        match cvt(call()) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// Takes ownership of a descriptor a successful call just returned.
+fn owned(fd: libc::c_int) -> OwnedFd {
+    // SAFETY: `fd` was just returned by a successful syscall that created it,
+    // and nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+// ---------------------------------------------------------------- signals
+
+/// The signals the monitor takes through its signalfd.
+pub const SIGNALS: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1, libc::SIGUSR2];
+
+fn signal_set(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
+    let mut set: libc::sigset_t = unsafe { mem::zeroed() };
+    // SAFETY: `set` is a valid, exclusively borrowed sigset_t.
+    unsafe { libc::sigemptyset(&mut set) };
+    for &sig in signals {
+        // SAFETY: as above; `sig` is a valid signal number.
+        unsafe { libc::sigaddset(&mut set, sig) };
+    }
+    set
+}
+
+/// Blocks `signals` for this (single-threaded) process and returns a
+/// non-blocking signalfd that reports them instead.
+pub fn signalfd(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
+    let set = signal_set(signals);
+    // SAFETY: `set` is initialised; a null old-set pointer is allowed.
+    cvt(unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) })?;
+    // SAFETY: -1 asks for a new descriptor; `set` is initialised.
+    let fd = cvt(unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) })?;
+    Ok(owned(fd))
+}
+
+/// Reads one pending signal number from a signalfd, if any.
+pub fn read_signal(fd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
+    // SAFETY: signalfd_siginfo is plain data.
+    let mut info: libc::signalfd_siginfo = unsafe { mem::zeroed() };
+    let size = mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: the buffer is `size` bytes of writable memory we own.
+    let n = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            &mut info as *mut _ as *mut libc::c_void,
+            size,
+        )
+    };
+    match cvt_size(n) {
+        Ok(n) if n == size => Ok(Some(info.ssi_signo as i32)),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets `signal` to be ignored.
+pub fn ignore_signal(signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: SIG_IGN is a valid disposition for the catchable `signal`.
+    if unsafe { libc::signal(signal, libc::SIG_IGN) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sends `signal` to `pid`.
+pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    if pid <= 0 {
+        // 0 and negative pids address process groups: never ours to signal.
+        return Err(io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    // SAFETY: kill has no memory-safety preconditions.
+    cvt(unsafe { libc::kill(pid, signal) }).map(drop)
+}
+
+// ------------------------------------------------------------------ poll
+
+/// What `poll` reported for one descriptor.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ready {
+    pub readable: bool,
+    pub writable: bool,
+    pub error: bool,
+}
+
+pub const WANT_READ: libc::c_short = libc::POLLIN;
+pub const WANT_WRITE: libc::c_short = libc::POLLOUT;
+
+/// Waits up to `timeout` (None: for ever) for `fd` to become ready for
+/// `events`, or for `interrupt` to become readable. Returns the readiness of
+/// `fd` and whether `interrupt` fired; both false means the time ran out.
+/// `EINTR` is reported as a timeout of zero length, so the caller rechecks its
+/// own deadline.
+pub fn poll2(
+    fd: Option<BorrowedFd<'_>>,
+    events: libc::c_short,
+    interrupt: Option<BorrowedFd<'_>>,
+    timeout: Option<Duration>,
+) -> io::Result<(Ready, bool)> {
+    let mut fds = [
+        libc::pollfd {
+            fd: fd.map_or(-1, |f| f.as_raw_fd()),
+            events,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: interrupt.map_or(-1, |f| f.as_raw_fd()),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    let ms = match timeout {
+        None => -1,
+        // Round up so that a wait never ends before its deadline.
+        Some(t) => {
+            let ms = t.as_nanos().saturating_add(999_999) / 1_000_000;
+            ms.min(i32::MAX as u128) as libc::c_int
+        }
+    };
+    // SAFETY: `fds` is a valid array of two pollfd; negative fds are ignored.
+    match cvt(unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) }) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok((Ready::default(), false)),
+        Err(e) => return Err(e),
+    }
+    let r = fds[0].revents;
+    let ready = Ready {
+        readable: r & (libc::POLLIN | libc::POLLHUP) != 0,
+        writable: r & libc::POLLOUT != 0,
+        error: r & (libc::POLLERR | libc::POLLNVAL) != 0,
+    };
+    Ok((ready, fds[1].revents != 0))
+}
+
+// --------------------------------------------------------------- sockets
+
+/// Creates a non-blocking, close-on-exec TCP socket for `addr`'s family.
+pub fn tcp_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
+    let family = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    let kind = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: socket has no memory-safety preconditions.
+    let fd = cvt(unsafe { libc::socket(family, kind, 0) })?;
+    Ok(owned(fd))
+}
+
+fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data, valid when zeroed.
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            let sin = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in) };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr {
+                s_addr: u32::from_ne_bytes(a.ip().octets()),
+            };
+            mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            let sin6 = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_in6) };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr = libc::in6_addr {
+                s6_addr: a.ip().octets(),
+            };
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_scope_id = a.scope_id();
+            mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// Starts a non-blocking connect. `Ok(true)`: connected at once; `Ok(false)`:
+/// in progress, wait for writability and then ask `take_socket_error`.
+pub fn connect_start(fd: BorrowedFd<'_>, addr: &SocketAddr) -> io::Result<bool> {
+    let (storage, len) = sockaddr(addr);
+    // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
+    let ret = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            &storage as *const _ as *const libc::sockaddr,
+            len,
+        )
+    };
+    match cvt(ret) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
+        // A signal interrupted connect: it goes on in the background.
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads and clears the socket's pending error (SO_ERROR): 0 when none.
+pub fn take_socket_error(fd: BorrowedFd<'_>) -> io::Result<i32> {
+    let mut err: libc::c_int = 0;
+    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err` and `len` are valid for writes of the sizes given.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            &mut err as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    })?;
+    Ok(err)
+}
+
+/// Sends without blocking and without SIGPIPE.
+pub fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
+    cvt_size(unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            buf.as_ptr() as *const libc::c_void,
+            buf.len(),
+            flags,
+        )
+    })
+}
+
+/// Receives without blocking; `Ok(0)` is end of stream.
+pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+    cvt_size(unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    })
+}
+
+// -------------------------------------------------------------- resolver
+
+/// At most this many addresses of one name are tried.
+pub const MAX_ADDRS: usize = 8;
+
+/// The addresses a name resolved to, in the resolver's order.
+#[derive(Clone, Copy, Debug)]
+pub struct AddrList {
+    addrs: [SocketAddr; MAX_ADDRS],
+    len: usize,
+}
+
+impl AddrList {
+    pub fn one(addr: SocketAddr) -> AddrList {
+        AddrList {
+            addrs: [addr; MAX_ADDRS],
+            len: 1,
+        }
+    }
+
+    pub fn as_slice(&self) -> &[SocketAddr] {
+        &self.addrs[..self.len]
+    }
+}
+
+/// Resolves `host` (a NUL-terminated name) for TCP on `port` with
+/// getaddrinfo. The error is getaddrinfo's own return code (EAI_*), or for
+/// EAI_SYSTEM the errno.
+pub fn resolve(host: &CStr, port: u16) -> Result<AddrList, i32> {
+    // SAFETY: addrinfo is plain data, valid when zeroed (null pointers).
+    let mut hints: libc::addrinfo = unsafe { mem::zeroed() };
+    hints.ai_family = libc::AF_UNSPEC;
+    hints.ai_socktype = libc::SOCK_STREAM;
+    hints.ai_flags = libc::AI_ADDRCONFIG;
+    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: `host` is NUL-terminated; `hints` is initialised; `res` receives
+    // a list we free below.
+    let rc = unsafe { libc::getaddrinfo(host.as_ptr(), std::ptr::null(), &hints, &mut res) };
+    if rc != 0 {
+        if rc == libc::EAI_SYSTEM {
+            return Err(io::Error::last_os_error().raw_os_error().unwrap_or(rc));
+        }
+        return Err(rc);
+    }
+    let mut list = AddrList {
+        addrs: [SocketAddr::from(([0, 0, 0, 0], port)); MAX_ADDRS],
+        len: 0,
+    };
+    let mut cur = res;
+    while !cur.is_null() && list.len < MAX_ADDRS {
+        // SAFETY: `cur` is a node of the list getaddrinfo returned, not yet freed.
+        let ai = unsafe { &*cur };
+        if let Some(addr) = from_sockaddr(ai.ai_addr, ai.ai_addrlen, port) {
+            if !list.as_slice().contains(&addr) {
+                list.addrs[list.len] = addr;
+                list.len += 1;
+            }
+        }
+        cur = ai.ai_next;
+    }
+    // SAFETY: `res` came from a successful getaddrinfo and is freed once.
+    unsafe { libc::freeaddrinfo(res) };
+    if list.len == 0 {
+        return Err(libc::EAI_NONAME);
+    }
+    Ok(list)
+}
+
+fn from_sockaddr(sa: *const libc::sockaddr, len: libc::socklen_t, port: u16) -> Option<SocketAddr> {
+    if sa.is_null() {
+        return None;
+    }
+    // SAFETY: getaddrinfo gives a sockaddr of at least `len` bytes; we read
+    // the family first and the full structure only when `len` covers it.
+    let family = unsafe { (*sa).sa_family } as libc::c_int;
+    if family == libc::AF_INET && len as usize >= mem::size_of::<libc::sockaddr_in>() {
+        // SAFETY: family and length say this is a sockaddr_in.
+        let sin = unsafe { &*(sa as *const libc::sockaddr_in) };
+        let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+        Some(SocketAddr::V4(SocketAddrV4::new(ip, port)))
+    } else if family == libc::AF_INET6 && len as usize >= mem::size_of::<libc::sockaddr_in6>() {
+        // SAFETY: family and length say this is a sockaddr_in6.
+        let sin6 = unsafe { &*(sa as *const libc::sockaddr_in6) };
+        let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+        Some(SocketAddr::V6(SocketAddrV6::new(
+            ip,
+            port,
+            0,
+            sin6.sin6_scope_id,
+        )))
+    } else {
+        None
+    }
+}
+
+/// Parses an address literal the way the resolver would, without it.
+pub fn parse_ip(text: &str) -> Option<IpAddr> {
+    text.parse().ok()
+}
+
+// ------------------------------------------------------- files and locks
+
+/// Opens (and with `create`, first makes with mode 0755) the directory at
+/// `path`, refusing a symlink as its last component.
+pub fn open_dir(path: &CStr, create: bool) -> io::Result<File> {
+    if create {
+        // SAFETY: `path` is NUL-terminated.
+        match cvt(unsafe { libc::mkdir(path.as_ptr(), 0o755) }) {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: `path` is NUL-terminated.
+    let fd = cvt_r(|| unsafe { libc::open(path.as_ptr(), flags) })?;
+    Ok(File::from(owned(fd)))
+}
+
+/// Opens `name` inside `dir` without following a symlink and without
+/// blocking on a FIFO. With `create`, read-write and created 0644 if missing.
+pub fn open_in(dir: &File, name: &CStr, create: bool) -> io::Result<File> {
+    let mut flags = libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY;
+    flags |= if create {
+        libc::O_RDWR | libc::O_CREAT
+    } else {
+        libc::O_RDONLY
+    };
+    // SAFETY: `name` is NUL-terminated; the mode argument is read only with O_CREAT.
+    let fd = cvt_r(|| unsafe {
+        libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, 0o644 as libc::c_uint)
+    })?;
+    Ok(File::from(owned(fd)))
+}
+
+/// Device and inode of what `name` in `dir` is now (not following symlinks).
+pub fn identity_in(dir: &File, name: &CStr) -> io::Result<(u64, u64)> {
+    // SAFETY: stat is plain data.
+    let mut st: libc::stat = unsafe { mem::zeroed() };
+    // SAFETY: `name` is NUL-terminated; `st` is writable.
+    cvt(unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    Ok((st.st_dev as u64, st.st_ino as u64))
+}
+
+/// Removes `name` from `dir`.
+pub fn unlink_in(dir: &File, name: &CStr) -> io::Result<()> {
+    // SAFETY: `name` is NUL-terminated.
+    cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) }).map(drop)
+}
+
+/// What kind of lock `try_flock` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockKind {
+    Shared,
+    Exclusive,
+}
+
+/// Tries to take a flock without waiting. `Ok(false)`: someone else holds a
+/// conflicting lock.
+pub fn try_flock(file: &File, kind: LockKind) -> io::Result<bool> {
+    let op = match kind {
+        LockKind::Shared => libc::LOCK_SH,
+        LockKind::Exclusive => libc::LOCK_EX,
+    } | libc::LOCK_NB;
+    // SAFETY: flock has no memory-safety preconditions.
+    match cvt_r(|| unsafe { libc::flock(file.as_raw_fd(), op) }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Releases this descriptor's flock.
+pub fn unlock(file: &File) -> io::Result<()> {
+    // SAFETY: flock has no memory-safety preconditions.
+    cvt_r(|| unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) }).map(drop)
+}
+
+/// Device major and minor numbers, as /proc/locks prints them.
+pub fn dev_major_minor(dev: u64) -> (u64, u64) {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    (major, minor)
+}
+
+// ------------------------------------------------------------------ time
+
+/// Local broken-down time of `secs` since the epoch, as localtime_r gives it:
+/// (year, month 1-12, day, hour, minute, second, UTC offset in seconds).
+pub fn local_time(secs: i64) -> Option<(i32, u32, u32, u32, u32, u32, i64)> {
+    let t = libc::time_t::try_from(secs).ok()?;
+    // SAFETY: tm is plain data.
+    let mut tm: libc::tm = unsafe { mem::zeroed() };
+    // SAFETY: both pointers are valid; localtime_r is the thread-safe form.
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return None;
+    }
+    Some((
+        tm.tm_year + 1900,
+        (tm.tm_mon + 1) as u32,
+        tm.tm_mday as u32,
+        tm.tm_hour as u32,
+        tm.tm_min as u32,
+        tm.tm_sec as u32,
+        tm.tm_gmtoff as i64,
+    ))
+}
