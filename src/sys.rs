@@ -480,7 +480,9 @@ pub fn dev_major_minor(dev: u64) -> (u64, u64) {
 /// Local broken-down time of `secs` since the epoch, as localtime_r gives it:
 /// (year, month 1-12, day, hour, minute, second, UTC offset in seconds).
 pub fn local_time(secs: i64) -> Option<(i32, u32, u32, u32, u32, u32, i64)> {
-    let t = libc::time_t::try_from(secs).ok()?;
+    // The width of time_t differs by target (and naming it warns on musl);
+    // let the call's signature pick it, refusing what does not fit.
+    let t = secs.try_into().ok()?;
     // SAFETY: tm is plain data.
     let mut tm: libc::tm = unsafe { mem::zeroed() };
     // SAFETY: both pointers are valid; localtime_r is the thread-safe form.
