@@ -114,6 +114,7 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
     let mut m = Monitor {
         proto,
         cfg,
+        pid: std::process::id(),
         prober: Prober::new(proto, cfg),
         lease,
         signals,
@@ -148,6 +149,8 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
 struct Monitor<'a> {
     proto: Protocol,
     cfg: &'a Config,
+    /// getpid is a system call on every libc; the record needs it each probe.
+    pid: u32,
     prober: Prober,
     lease: Lease,
     signals: OwnedFd,
@@ -339,7 +342,7 @@ impl<'a> Monitor<'a> {
         let _ = write!(
             b,
             "pid: {}\ncommand: {}\nid: {}\nstate: ",
-            std::process::id(),
+            self.pid,
             self.proto.command(),
             cfg.id
         );
