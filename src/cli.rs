@@ -157,12 +157,15 @@ pub fn parse(proto: Protocol, args: &[OsString]) -> Result<Command, UsageError> 
     let m = options(proto).parse(&strings).map_err(|f| {
         let detail = match f {
             getopts::Fail::UnrecognizedOption(o) => {
-                format!("{}: unknown option", crate::escape::escape(o.as_bytes()))
+                format!(
+                    "{}: unknown option",
+                    crate::escape::escape(dashed(&o).as_bytes())
+                )
             }
-            getopts::Fail::ArgumentMissing(o) => format!("-{o}: a value is required"),
-            getopts::Fail::OptionDuplicated(o) => format!("-{o}: given more than once"),
-            getopts::Fail::UnexpectedArgument(o) => format!("--{o}: takes no value"),
-            getopts::Fail::OptionMissing(o) => format!("-{o}: required"),
+            getopts::Fail::ArgumentMissing(o) => format!("{}: a value is required", dashed(&o)),
+            getopts::Fail::OptionDuplicated(o) => format!("{}: given more than once", dashed(&o)),
+            getopts::Fail::UnexpectedArgument(o) => format!("{}: takes no value", dashed(&o)),
+            getopts::Fail::OptionMissing(o) => format!("{}: required", dashed(&o)),
         };
         UsageError::new(first_free(&strings), detail)
     })?;
@@ -318,6 +321,17 @@ pub fn parse(proto: Protocol, args: &[OsString]) -> Result<Command, UsageError> 
         http_version,
         uri,
     }))
+}
+
+/// getopts names options without their dashes.
+fn dashed(name: &str) -> String {
+    if name.starts_with('-') {
+        name.to_owned()
+    } else if name.chars().count() == 1 {
+        format!("-{name}")
+    } else {
+        format!("--{name}")
+    }
 }
 
 fn first_free(args: &[String]) -> Option<&str> {

@@ -210,11 +210,19 @@ impl Logger {
         self.line(event.level(), body.as_str());
     }
 
-    /// Logs a line with no event number (details that follow an event).
+    /// Logs a line with no event number (details that follow an event). The
+    /// text is ours, with anything from outside already escaped; control
+    /// bytes are escaped again here all the same.
     pub fn note(&mut self, level: Level, text: &str) {
         let mut body = Line::new();
         let _ = write!(body, "{}: ", self.proto.command());
-        let _ = crate::escape::write_escaped(&mut body, text.as_bytes());
+        for c in text.chars() {
+            let _ = if c.is_control() {
+                write!(body, "\\x{:02x}", u32::from(c))
+            } else {
+                body.write_char(c)
+            };
+        }
         self.line(level, body.as_str());
     }
 

@@ -207,14 +207,17 @@ impl<'a> Monitor<'a> {
                     let event = event_of(f);
                     log.event(event, Some(id));
                     self.set_result(Some((f, event)));
-                    if matches!(f, Failure::Socket(_) | Failure::System(..)) {
-                        // Not the server's fault: this host cannot probe at all.
-                        return self.finish(log, State::Failed, EXIT_SYSTEM);
-                    }
                     self.failed_in_row += 1;
                     if self.failed_in_row > self.cfg.retries {
                         log.event(Event::Terminating, Some(id));
-                        return self.finish(log, State::Failed, EXIT_FAILED);
+                        // Retried like any failure, but when the last one is
+                        // this host's own fault (no socket, poll failing), the
+                        // status says so.
+                        let status = match f {
+                            Failure::Socket(_) | Failure::System(..) => EXIT_SYSTEM,
+                            _ => EXIT_FAILED,
+                        };
+                        return self.finish(log, State::Failed, status);
                     }
                     self.state = State::Retrying(self.failed_in_row);
                 }

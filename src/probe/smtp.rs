@@ -4,14 +4,22 @@
 use super::{Conn, Failure, Parse, Prober, Stop};
 
 pub(super) fn probe(p: &mut Prober, conn: &Conn<'_>) -> Result<(), Stop> {
+    let verdict = greeting_and_noop(p, conn);
+    // Once connected, always say goodbye, whatever the verdict; a server
+    // that has stopped talking gets a QUIT it may never read, at no cost.
+    if verdict != Err(Stop::Interrupted) {
+        quit(p, conn);
+    }
+    verdict
+}
+
+fn greeting_and_noop(p: &mut Prober, conn: &Conn<'_>) -> Result<(), Stop> {
     let greeting = p.read_reply(conn, parse_reply)?;
     if !is_positive(greeting) {
-        quit(p, conn);
         return Err(Failure::Status(greeting).into());
     }
     conn.send_all(b"NOOP\r\n")?;
     let noop = p.read_reply(conn, parse_reply)?;
-    quit(p, conn);
     if !is_positive(noop) {
         return Err(Failure::Status(noop).into());
     }
@@ -25,9 +33,13 @@ fn is_positive(code: u16) -> bool {
 /// Says goodbye and waits for the answer until the probe's deadline; the
 /// verdict is already made, so nothing here can fail the probe.
 fn quit(p: &mut Prober, conn: &Conn<'_>) {
+    // The reply examined stays the one that decided, for the record.
+    let (start, len) = (p.start, p.len);
     if conn.send_all(b"QUIT\r\n").is_ok() {
         let _ = p.read_reply(conn, parse_reply);
     }
+    p.start = start;
+    p.len = len;
 }
 
 /// Parses one reply, possibly multi-line (`250-…` lines, then `250 …`):
