@@ -4,6 +4,7 @@
 
 use std::ffi::{CString, OsString};
 use std::net::IpAddr;
+use std::os::unix::ffi::OsStrExt;
 
 use crate::Protocol;
 
@@ -140,17 +141,24 @@ pub fn usage(proto: Protocol) -> String {
 /// Parses the arguments after the program name.
 pub fn parse(proto: Protocol, args: &[OsString]) -> Result<Command, UsageError> {
     let mut strings = Vec::with_capacity(args.len());
-    for arg in args {
+    for (k, arg) in args.iter().enumerate() {
         match arg.to_str() {
             Some(s) => strings.push(s.to_owned()),
             None => {
-                return Err(UsageError::new(
-                    None,
-                    format!(
-                        "argument {} is not valid UTF-8",
-                        crate::escape::escape(arg.to_string_lossy().as_bytes())
-                    ),
-                ))
+                let shown = crate::escape::escape(arg.as_bytes());
+                let after = k
+                    .checked_sub(1)
+                    .and_then(|p| args[p].to_str())
+                    .filter(|p| p.starts_with('-'));
+                let detail = match after {
+                    Some(opt) => format!("{opt}: \"{shown}\" is not valid (not UTF-8)"),
+                    None => format!("\"{shown}\": not valid (not UTF-8)"),
+                };
+                let id = args
+                    .iter()
+                    .filter_map(|a| a.to_str())
+                    .find(|a| check_id(a).is_ok());
+                return Err(UsageError::new(id, detail));
             }
         }
     }

@@ -206,12 +206,9 @@ fn disp(proto: Protocol, id: &str, log: &mut Logger) -> i32 {
             }),
             _ => None,
         };
-        match shown {
-            Some(s) => out.push_str(&s),
-            // The record holds only what the monitor wrote, escaped; a
-            // foreign file with a valid sum is escaped again here all the same.
-            None => out.push_str(&crate::escape::escape(value.as_bytes())),
-        }
+        // The monitor escaped what came from outside before writing it;
+        // control characters are escaped here all the same.
+        let _ = crate::escape::write_controls_escaped(out, shown.as_deref().unwrap_or(value));
         out.push('\n');
     };
     field(&mut out, "pid", found.get("pid").unwrap_or("-"));

@@ -18,6 +18,20 @@ pub fn write_escaped(out: &mut impl fmt::Write, bytes: &[u8]) -> fmt::Result {
     Ok(())
 }
 
+/// Writes text that is ours (with anything from outside already escaped),
+/// escaping control characters all the same so that no line can be split
+/// or forged; quotes and backslashes stay as they are.
+pub fn write_controls_escaped(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
+    for c in text.chars() {
+        if c.is_control() {
+            write!(out, "\\x{:02x}", u32::from(c))?;
+        } else {
+            out.write_char(c)?;
+        }
+    }
+    Ok(())
+}
+
 /// `bytes` escaped, as a new string (for the command line and control verbs,
 /// never on the probe path).
 pub fn escape(bytes: &[u8]) -> String {

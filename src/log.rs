@@ -242,16 +242,19 @@ impl Logger {
         let _ = line.write_str("\n");
         self.stderr(&line.as_bytes()[header_end..]);
         if !taken && self.dropping == 1 && self.report_drops {
-            let mut note = Line::new();
+            // Standard error only: the system log is what is not listening.
+            line.clear();
+            write_syslog_time(&mut line, now);
             let _ = writeln!(
-                note,
-                "{}[{}]: the system log ({}) is not taking lines; dropping them ({} dropped in all)",
+                line,
+                " {}[{}]: {}: the system log ({}) is not taking lines; dropping them ({} dropped in all)",
                 self.proto.command(),
                 self.pid,
+                self.proto.command(),
                 SYSLOG_PATH,
                 self.dropped
             );
-            self.stderr(note.as_bytes());
+            self.stderr(line.as_bytes());
         }
     }
 

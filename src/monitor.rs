@@ -206,7 +206,7 @@ impl<'a> Monitor<'a> {
                     self.failures += 1;
                     let event = event_of(f);
                     log.event(event, Some(id));
-                    self.set_result(Some((f, event)));
+                    self.set_result(Some(f));
                     self.failed_in_row += 1;
                     if self.failed_in_row > self.cfg.retries {
                         log.event(Event::Terminating, Some(id));
@@ -298,18 +298,17 @@ impl<'a> Monitor<'a> {
         status
     }
 
-    fn set_result(&mut self, failure: Option<(Failure, Event)>) {
+    fn set_result(&mut self, failure: Option<Failure>) {
         let r = &mut self.last_result;
         r.clear();
         match failure {
             None => {
                 let _ = r.write_str("ok");
             }
-            Some((f, event)) => {
-                let _ = write!(r, "event {}: ", event.number());
-                let _ = event.write_text(r, self.proto);
+            Some(f) => {
+                let _ = f.write_short(r);
                 if f == Failure::InvalidResponse {
-                    let _ = r.write_str(" reply \"");
+                    let _ = r.write_str(" \"");
                     let _ = write_escaped(r, self.prober.reply_excerpt());
                     let _ = r.write_str("\"");
                 }

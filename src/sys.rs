@@ -481,7 +481,9 @@ pub fn dev_major_minor(dev: u64) -> (u64, u64) {
 /// (year, month 1-12, day, hour, minute, second, UTC offset in seconds).
 pub fn local_time(secs: i64) -> Option<(i32, u32, u32, u32, u32, u32, i64)> {
     // The width of time_t differs by target (and naming it warns on musl);
-    // let the call's signature pick it, refusing what does not fit.
+    // let the call's signature pick it, refusing what does not fit. Where it
+    // is 64 bits wide the conversion is the identity, which clippy flags.
+    #[allow(clippy::useless_conversion)]
     let t = secs.try_into().ok()?;
     // SAFETY: tm is plain data.
     let mut tm: libc::tm = unsafe { mem::zeroed() };

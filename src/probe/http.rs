@@ -94,9 +94,16 @@ fn status_line(b: &[u8]) -> Parse<(u16, usize)> {
         }
         i += 1;
     }
+    // The rest of the line is a reason phrase nobody reads: whatever it
+    // holds, a weird phrase is no reason to fail a server over. Only the line
+    // end matters: a line that never ends fails when it fills the buffer or
+    // the deadline passes.
     match b.get(i) {
         None => Parse::Incomplete,
-        Some(b' ') | Some(b'\r') | Some(b'\n') => Parse::Done((code, i)),
+        Some(b' ') | Some(b'\r') | Some(b'\n') => match b[i..].iter().position(|&c| c == b'\n') {
+            Some(nl) => Parse::Done((code, i + nl + 1)),
+            None => Parse::Incomplete,
+        },
         Some(_) => Parse::Invalid,
     }
 }
@@ -143,7 +150,7 @@ mod tests {
     #[test]
     fn every_prefix_of_a_valid_line_is_incomplete() {
         let line = b"HTTP/1.1 200 OK\r\n";
-        for n in 0..12 {
+        for n in 0..line.len() {
             assert_eq!(code(&line[..n]), Parse::Incomplete, "{n}");
         }
     }
@@ -162,6 +169,19 @@ mod tests {
         assert_eq!(code(b"HTTP/1.11111111111 200"), Parse::Invalid);
         assert_eq!(code(b"\0\x1b[31m"), Parse::Invalid);
         assert_eq!(code(b"SSH-2.0-OpenSSH\r\n"), Parse::Invalid);
+    }
+
+    #[test]
+    fn a_line_without_its_end_never_decides() {
+        let mut long = b"HTTP/1.1 200 ".to_vec();
+        long.extend(std::iter::repeat(b'x').take(100_000));
+        assert_eq!(code(&long), Parse::Incomplete);
+        assert_eq!(code(b"HTTP/1.1 200 OK\r\n"), Parse::Done(200));
+        assert_eq!(code(b"HTTP/1.1 200 D\xc3\xa9j\xc3\xa0\n"), Parse::Done(200));
+        assert_eq!(
+            code(b"HTTP/1.1 503 Bad\rforged\x1b[0m\r\n"),
+            Parse::Done(503)
+        );
     }
 
     #[test]

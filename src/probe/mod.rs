@@ -42,6 +42,23 @@ pub enum Failure {
     System(&'static str, i32),
 }
 
+impl Failure {
+    /// The short phrase `--disp` shows as the last result.
+    pub fn write_short(self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        match self {
+            Failure::Resolve(n) => write!(out, "error[{n}] resolving name"),
+            Failure::Socket(n) => write!(out, "socket error[{n}]"),
+            Failure::Connect(n) => write!(out, "connect error[{n}]"),
+            Failure::Send(n) => write!(out, "send error[{n}]"),
+            Failure::Timeout => write!(out, "select error[{TIMED_OUT}]"),
+            Failure::Recv(n) => write!(out, "recv error[{n}]"),
+            Failure::InvalidResponse => write!(out, "invalid response"),
+            Failure::Status(code) => write!(out, "invalid status code[{code}]"),
+            Failure::System(func, n) => write!(out, "system error ({func} {n})"),
+        }
+    }
+}
+
 /// Why a probe ended without a verdict or with a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
