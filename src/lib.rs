@@ -42,7 +42,8 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// ID in use, not running, or could not be stopped (events 14, 15).
 pub const EXIT_IN_USE: i32 = 3;
-/// System error (events 42, 71).
+/// System error: event 42 at start or in a control verb, or event 6 when
+/// the last failed probe was this host's own fault (events 71, 42).
 pub const EXIT_SYSTEM: i32 = 4;
 
 /// Which of the two commands this is.
