@@ -122,7 +122,7 @@ pub fn usage(proto: Protocol) -> String {
         Protocol::Smtp => "[-s SERVER] [-n PORT] [-i INTERVAL] [-c RETRIES] [-r TIMEOUT]",
     };
     format!(
-        "usage: {name} ID {probe}\n       {name} ID --stop [WAIT] | --stop -r WAIT\n       {name} ID --pause | --resume | --disp | --del\n       {name} --help | --version\n\n\
+        "usage: {name} ID {probe}\n       {name} ID --stop [WAIT] | --stop -r WAIT\n       {name} ID --pause | --resume | --continue | --disp | --del\n       {name} --help | --version\n\n\
          -s SERVER    server name or address (default localhost)\n\
          -n PORT      TCP port, 1 to 65535 (default {port})\n\
          -i INTERVAL  seconds between probes, 1 to 10000 (default 60)\n\

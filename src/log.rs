@@ -55,6 +55,33 @@ pub enum Event {
 }
 
 impl Event {
+    /// Every event the commands can log, with `n` for each number they
+    /// carry and `func` for a system call's name: what a check that the man
+    /// pages list them all enumerates.
+    pub fn catalogue(func: &'static str, n: i32) -> [Event; 19] {
+        [
+            Event::Started,
+            Event::WillStart,
+            Event::WillStop,
+            Event::Terminating,
+            Event::Paused,
+            Event::Resumed,
+            Event::InvalidParameter,
+            Event::NoIdentifier,
+            Event::IdentifierInUse,
+            Event::CouldNotStop,
+            Event::SystemError { func, errno: n },
+            Event::SocketError(n),
+            Event::ConnectError(n),
+            Event::SendError(n),
+            Event::SelectError(n),
+            Event::RecvError(n),
+            Event::ResolveError(n),
+            Event::InvalidResponse,
+            Event::InvalidStatus(n as u16),
+        ]
+    }
+
     pub fn number(self) -> u32 {
         match self {
             Event::Started => 1,
@@ -390,6 +417,19 @@ mod tests {
                 Protocol::Http
             ),
             "clp_httpmon has detected system error (open 13)."
+        );
+    }
+
+    #[test]
+    fn the_catalogue_has_every_number_once() {
+        let mut numbers: Vec<u32> = Event::catalogue("f", 1)
+            .iter()
+            .map(|e| e.number())
+            .collect();
+        numbers.dedup();
+        assert_eq!(
+            numbers,
+            [1, 2, 3, 6, 7, 8, 11, 13, 14, 15, 42, 71, 72, 73, 74, 75, 81, 82, 83]
         );
     }
 
