@@ -114,7 +114,10 @@ impl Server {
              (.ci/run installs nginx-light and postfix): {why}",
             self.name()
         );
-        common::loud(&format!("SKIPPED: {test}: {} cannot run here: {why}", self.name()));
+        common::loud(&format!(
+            "SKIPPED: {test}: {} cannot run here: {why}",
+            self.name()
+        ));
         false
     }
 
