@@ -132,15 +132,13 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
     log.report_drops();
     m.format_record(log);
     if let Err(e) = m.lease.write(m.body.as_bytes()) {
-        return system_failure(
-            log,
-            id,
-            &SysError {
-                func: "pwrite",
-                err: e,
-                what: m.lease.path.clone(),
-            },
-        );
+        let err = SysError {
+            func: "pwrite",
+            err: e,
+            what: m.lease.path.clone(),
+        };
+        m.lease.abandon(&dir, id);
+        return system_failure(log, id, &err);
     }
     log.event(Event::Started, Some(id));
     m.run(log)

@@ -94,22 +94,22 @@ impl StateDir {
                 format!("state directory {shown}"),
             )
         })?;
-        match sys::open_dir(&c, create) {
+        if create {
+            sys::mkdir(&c)
+                .map_err(|e| SysError::new("mkdir", e, format!("state directory {shown}")))?;
+        }
+        match sys::open_dir(&c) {
             Ok(dir) => Ok(Some(StateDir { dir, path })),
             Err(e) if !create && e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(e) => {
-                let what = if e.raw_os_error() == Some(libc::ELOOP)
-                    || e.raw_os_error() == Some(libc::ENOTDIR)
-                {
-                    format!("state directory {shown} is not a directory (a symlink is refused)")
-                } else {
-                    format!("state directory {shown}")
+                let what = match std::fs::symlink_metadata(&path) {
+                    Ok(m) if m.file_type().is_symlink() => {
+                        format!("state directory {shown} is a symlink; refused")
+                    }
+                    Ok(m) if !m.is_dir() => format!("state directory {shown} is not a directory"),
+                    _ => format!("state directory {shown}"),
                 };
-                Err(SysError::new(
-                    if create { "mkdir" } else { "open" },
-                    e,
-                    what,
-                ))
+                Err(SysError::new("open", e, what))
             }
         }
     }
@@ -165,9 +165,11 @@ impl StateDir {
             match sys::try_flock(&file, LockKind::Exclusive) {
                 Ok(true) => {
                     if self.still_named(id, &file).map_err(AcquireError::Sys)? {
+                        let fresh = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
                         return Ok(Lease {
                             file,
                             path: self.file_path(id),
+                            fresh,
                         });
                     }
                     // Removed under us: open the new name.
@@ -284,9 +286,21 @@ pub enum Removal {
 pub struct Lease {
     file: File,
     pub path: String,
+    /// The file was empty when taken: this start created it.
+    fresh: bool,
 }
 
 impl Lease {
+    /// Gives the ID up after a start that could not write its first record.
+    /// A file this start created is removed (still under our lock, so no
+    /// other process is using it) rather than left behind empty; an earlier
+    /// run's record is kept.
+    pub fn abandon(self, dir: &StateDir, id: &str) {
+        if self.fresh {
+            let _ = sys::unlink_in(&dir.dir, &dir.name(id));
+        }
+    }
+
     /// Replaces the record with `body` (`key: value` lines). One pwrite of
     /// the whole fixed-size record; nothing is allocated.
     pub fn write(&self, body: &[u8]) -> io::Result<()> {

@@ -385,17 +385,17 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
 
 // ------------------------------------------------------- files and locks
 
-/// Opens (and with `create`, first makes with mode 0755) the directory at
-/// `path`, refusing a symlink as its last component.
-pub fn open_dir(path: &CStr, create: bool) -> io::Result<File> {
-    if create {
-        // SAFETY: `path` is NUL-terminated.
-        match cvt(unsafe { libc::mkdir(path.as_ptr(), 0o755) }) {
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
-            Err(e) => return Err(e),
-        }
+/// Makes the directory `path` with mode 0755; one that exists is fine.
+pub fn mkdir(path: &CStr) -> io::Result<()> {
+    // SAFETY: `path` is NUL-terminated.
+    match cvt(unsafe { libc::mkdir(path.as_ptr(), 0o755) }) {
+        Err(e) if e.raw_os_error() != Some(libc::EEXIST) => Err(e),
+        _ => Ok(()),
     }
+}
+
+/// Opens the directory at `path`, refusing a symlink as its last component.
+pub fn open_dir(path: &CStr) -> io::Result<File> {
     let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     // SAFETY: `path` is NUL-terminated.
     let fd = cvt_r(|| unsafe { libc::open(path.as_ptr(), flags) })?;
