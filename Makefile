@@ -4,6 +4,7 @@
 #	make i686		the same for IA-32 (i686-unknown-linux-musl)
 #	make install		build/ binaries and man pages under DESTDIR/PREFIX
 #	make test		every test: cargo's, then contrib/'s
+#	make test-i686		the Rust tests again, built for IA-32 (musl)
 #	make lint		rustfmt, clippy, shellcheck, mandoc -Tlint
 #	make demo		watch both monitors detect a server that stops
 #	make rpm		an RPM of the build/ binaries (contrib/rpm)
@@ -36,6 +37,11 @@ test:
 	sh contrib/ocf/test.sh
 	sh contrib/systemd/test.sh
 
+# The same black-box tests against 32-bit static binaries: cargo builds the
+# commands and the tests for i686-unknown-linux-musl and runs them here.
+test-i686:
+	cargo test --no-fail-fast --target i686-unknown-linux-musl
+
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
@@ -52,4 +58,4 @@ clean:
 	cargo clean
 	rm -rf build
 
-.PHONY: all i686 install test lint demo rpm clean
+.PHONY: all i686 install test test-i686 lint demo rpm clean
