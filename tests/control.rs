@@ -448,18 +448,7 @@ fn twenty_concurrent_starts_of_one_id_leave_exactly_one_running() {
     let mut monitors: Vec<Monitor> = (0..20)
         .map(|_| start_monitor(Cmd::Http, &dir, "race", LO, server.port(), FAST, &[]))
         .collect();
-    let settled = wait_until(secs(10), || {
-        monitors
-            .iter_mut()
-            .map(|m| m.is_running())
-            .filter(|&running| running)
-            .count()
-            <= 1
-    });
-    let running: Vec<u32> = monitors
-        .iter_mut()
-        .filter_map(|m| if m.is_running() { Some(m.pid()) } else { None })
-        .collect();
+    let (settled, running) = survivors_of_a_race(&mut monitors, secs(10));
     assert!(
         settled && running.len() == 1,
         "running after the race: {running:?}"

@@ -248,36 +248,15 @@ fn namespaces_or_skip(test: &str) -> bool {
     false
 }
 
-/// Receives datagrams on `socket` until `done` says so or `limit` passes.
-fn receive_until(
-    socket: &UnixDatagram,
-    limit: Duration,
-    mut done: impl FnMut(&[(u32, LogLine)]) -> bool,
-) -> Vec<(u32, LogLine)> {
-    socket
-        .set_read_timeout(Some(POLL))
-        .expect("set a read timeout");
-    let deadline = Instant::now() + limit;
-    let mut received = Vec::new();
-    let mut buf = vec![0u8; 8192];
-    while Instant::now() < deadline && !done(&received) {
-        match socket.recv(&mut buf) {
-            Ok(n) => {
-                let parsed = parse_syslog_datagram(&buf[..n]).unwrap_or_else(|| {
-                    panic!(
-                        "datagram not in syslog(3) layout: {:?}",
-                        String::from_utf8_lossy(&buf[..n])
-                    )
-                });
-                received.push(parsed);
-            }
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
-            }
-            Err(e) => panic!("recv on the private /dev/log: {e}"),
-        }
-    }
-    received
+/// A datagram from the monitor, parsed; anything not in syslog(3)'s layout
+/// fails the test.
+fn syslog_line(datagram: &[u8]) -> (u32, LogLine) {
+    parse_syslog_datagram(datagram).unwrap_or_else(|| {
+        panic!(
+            "datagram not in syslog(3) layout: {:?}",
+            String::from_utf8_lossy(datagram)
+        )
+    })
 }
 
 fn has_body(got: &[(u32, LogLine)], body: &str) -> bool {
@@ -372,18 +351,7 @@ fn fifty_simultaneous_starts_of_one_id_leave_exactly_one_running() {
         .map(|s| s.join().expect("a spawner thread"))
         .collect();
 
-    let settled = wait_until(secs(10), || {
-        monitors
-            .iter_mut()
-            .map(|m| m.is_running())
-            .filter(|&running| running)
-            .count()
-            <= 1
-    });
-    let running: Vec<u32> = monitors
-        .iter_mut()
-        .filter_map(|m| if m.is_running() { Some(m.pid()) } else { None })
-        .collect();
+    let (settled, running) = survivors_of_a_race(&mut monitors, secs(10));
     assert!(
         settled && running.len() == 1,
         "running after {STARTS} simultaneous starts: {running:?}"
@@ -1041,7 +1009,9 @@ fn a_log_daemon_that_stops_reading_never_delays_detection() {
         &probe_args("stall1", server.port(), timing),
     );
     let will_start = event_body(Cmd::Http, 2, "stall1", "");
-    let got = receive_until(&socket, QUICK, |got| has_body(got, &will_start));
+    let got = receive_until(&socket, QUICK, syslog_line, |got| {
+        has_body(got, &will_start)
+    });
     assert!(
         has_body(&got, &will_start),
         "the log took nothing before it stalled: {got:?}"
@@ -1093,7 +1063,9 @@ fn a_log_daemon_that_disappears_never_delays_detection() {
         &probe_args("gone1", server.port(), timing),
     );
     let will_start = event_body(Cmd::Smtp, 2, "gone1", "");
-    let got = receive_until(&socket, QUICK, |got| has_body(got, &will_start));
+    let got = receive_until(&socket, QUICK, syslog_line, |got| {
+        has_body(got, &will_start)
+    });
     assert!(has_body(&got, &will_start), "nothing logged: {got:?}");
     wait_probes(&monitor, &dir, "gone1", 1, QUICK);
 
@@ -1136,7 +1108,7 @@ fn a_restarted_log_daemon_gets_the_later_lines_and_the_count_of_lost_ones() {
         &probe_args("again1", port, Timing::new(1, 30, 1)),
     );
     let refused = event_body(Cmd::Http, 72, "again1", "111");
-    let got = receive_until(&old, QUICK, |got| has_body(got, &refused));
+    let got = receive_until(&old, QUICK, syslog_line, |got| has_body(got, &refused));
     assert!(has_body(&got, &refused), "no event 72 logged: {got:?}");
 
     // The daemon goes away ...
@@ -1152,7 +1124,7 @@ fn a_restarted_log_daemon_gets_the_later_lines_and_the_count_of_lost_ones() {
     // ... and a new one binds the same path.
     let new = UnixDatagram::bind(&path).expect("bind the restarted /dev/log");
     let note_prefix = "clp_httpmon: the system log was not reading; ";
-    let got = receive_until(&new, secs(2) + MARGIN, |got| {
+    let got = receive_until(&new, secs(2) + MARGIN, syslog_line, |got| {
         has_body(got, &refused) && got.iter().any(|(_, l)| l.body.starts_with(note_prefix))
     });
     assert!(
@@ -1188,7 +1160,7 @@ fn a_restarted_log_daemon_gets_the_later_lines_and_the_count_of_lost_ones() {
 
     run_expect(Cmd::Http, &dir, &["again1", "--stop"], 0);
     let stopping = event_body(Cmd::Http, 3, "again1", "");
-    let got = receive_until(&new, QUICK, |got| has_body(got, &stopping));
+    let got = receive_until(&new, QUICK, syslog_line, |got| has_body(got, &stopping));
     assert!(has_body(&got, &stopping), "no event 3 logged: {got:?}");
     monitor.expect_exit(0, QUICK);
     let shown = disp(Cmd::Http, &dir, "again1");

@@ -9,7 +9,6 @@ use common::*;
 use std::io;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 const LO: &str = "127.0.0.1";
 
@@ -50,30 +49,6 @@ fn stalled_log_socket(dir: &TestDir) -> (UnixDatagram, UnixDatagram, PathBuf) {
     (never_read, filler, path)
 }
 
-/// Receives datagrams until `done` says so or `limit` passes.
-fn receive_until(
-    socket: &UnixDatagram,
-    limit: Duration,
-    mut done: impl FnMut(&[Vec<u8>]) -> bool,
-) -> Vec<Vec<u8>> {
-    socket
-        .set_read_timeout(Some(POLL))
-        .expect("set a read timeout");
-    let deadline = Instant::now() + limit;
-    let mut received = Vec::new();
-    let mut buf = vec![0u8; 8192];
-    while Instant::now() < deadline && !done(&received) {
-        match socket.recv(&mut buf) {
-            Ok(n) => received.push(buf[..n].to_vec()),
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
-            }
-            Err(e) => panic!("recv on the private /dev/log: {e}"),
-        }
-    }
-    received
-}
-
 #[test]
 fn syslog_lines_use_the_syslog3_layout_with_level_priorities_and_the_monitor_pid() {
     const TEST: &str =
@@ -98,7 +73,7 @@ fn syslog_lines_use_the_syslog3_layout_with_level_priorities_and_the_monitor_pid
             ],
         );
         let failed = event_body(cmd, 6, "logged", "");
-        let datagrams = receive_until(&socket, FAST.bound(), |got| {
+        let datagrams = receive_until(&socket, FAST.bound(), <[u8]>::to_vec, |got| {
             got.iter()
                 .any(|d| parse_syslog_datagram(d).map_or(false, |(_, line)| line.body == failed))
         });

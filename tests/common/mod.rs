@@ -1290,3 +1290,48 @@ pub fn wait_probes(
         |d| d.is_live() && d.num("pid") == Some(pid) && d.num("probes").unwrap_or(0) >= probes,
     )
 }
+
+/// Receives datagrams on `socket`, each turned into a `T` by `parse`, until
+/// `done` says so or `limit` passes.
+pub fn receive_until<T>(
+    socket: &std::os::unix::net::UnixDatagram,
+    limit: Duration,
+    parse: impl Fn(&[u8]) -> T,
+    mut done: impl FnMut(&[T]) -> bool,
+) -> Vec<T> {
+    socket
+        .set_read_timeout(Some(POLL))
+        .expect("set a read timeout");
+    let deadline = Instant::now() + limit;
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    while Instant::now() < deadline && !done(&received) {
+        match socket.recv(&mut buf) {
+            Ok(n) => received.push(parse(&buf[..n])),
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
+            }
+            Err(e) => panic!("recv on the private /dev/log: {e}"),
+        }
+    }
+    received
+}
+
+/// After starts of one ID raced each other: waits (up to `limit`) until at
+/// most one is still running, and returns whether that happened and the
+/// PIDs still running.
+pub fn survivors_of_a_race(monitors: &mut [Monitor], limit: Duration) -> (bool, Vec<u32>) {
+    let settled = wait_until(limit, || {
+        monitors
+            .iter_mut()
+            .map(|m| m.is_running())
+            .filter(|&running| running)
+            .count()
+            <= 1
+    });
+    let running = monitors
+        .iter_mut()
+        .filter_map(|m| if m.is_running() { Some(m.pid()) } else { None })
+        .collect();
+    (settled, running)
+}
