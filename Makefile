@@ -8,6 +8,7 @@
 #	make lint		rustfmt, clippy, shellcheck, mandoc -Tlint
 #	make demo		watch both monitors detect a server that stops
 #	make rpm		an RPM of the build/ binaries (contrib/rpm)
+#	make fuzz		fuzz the reply parsers, FUZZ_SECONDS (60) per target
 
 PREFIX ?=	/usr
 SBINDIR ?=	$(PREFIX)/sbin
@@ -15,6 +16,7 @@ MANDIR ?=	$(PREFIX)/share/man
 
 PROGS =		clp_httpmon clp_smtpmon
 MANS =		man/clp_httpmon.8 man/clp_smtpmon.8
+FUZZ_SECONDS ?=	60
 SCRIPTS =	.ci/run contrib/ocf/ismon $(wildcard scripts/*.sh contrib/*/*.sh \
 		    contrib/*/*/*.sh tests/daemons/*.sh)
 
@@ -54,8 +56,12 @@ demo:
 rpm:
 	sh contrib/rpm/build.sh
 
+# Not part of make test: coverage-guided, nightly toolchain, bounded time.
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
+
 clean:
 	cargo clean
 	rm -rf build
 
-.PHONY: all i686 install test test-i686 lint demo rpm clean
+.PHONY: all i686 install test test-i686 lint demo rpm fuzz clean

@@ -85,11 +85,16 @@ fn status_line(b: &[u8]) -> Parse<(u16, usize)> {
         }
     }
     i += 1;
+    // Three digits whose first is the class, 1 to 5: RFC 9110 calls any
+    // code outside 100..599 invalid, and so does this parser, at the first
+    // digit that shows it.
     let mut code: u16 = 0;
-    for _ in 0..3 {
+    for first in [true, false, false] {
         match b.get(i) {
             None => return Parse::Incomplete,
-            Some(c) if c.is_ascii_digit() => code = code * 10 + u16::from(c - b'0'),
+            Some(c) if (first && (b'1'..=b'5').contains(c)) || (!first && c.is_ascii_digit()) => {
+                code = code * 10 + u16::from(c - b'0')
+            }
             Some(_) => return Parse::Invalid,
         }
         i += 1;
@@ -164,6 +169,10 @@ mod tests {
         assert_eq!(code(b"HTTP/1.1 20 OK\r\n"), Parse::Invalid);
         assert_eq!(code(b"HTTP/1.1 2000 OK\r\n"), Parse::Invalid);
         assert_eq!(code(b"HTTP/1.1 abc OK\r\n"), Parse::Invalid);
+        assert_eq!(code(b"HTTP/1.1 002 OK\r\n"), Parse::Invalid);
+        assert_eq!(code(b"HTTP/1.1 0"), Parse::Invalid);
+        assert_eq!(code(b"HTTP/1.1 600 Odd\r\n"), Parse::Invalid);
+        assert_eq!(code(b"HTTP/1.1 999 Odd\r\n"), Parse::Invalid);
         assert_eq!(code(b"HTTP/ 200 OK\r\n"), Parse::Invalid);
         assert_eq!(code(b"HTTP/1.1  200 OK\r\n"), Parse::Invalid);
         assert_eq!(code(b"HTTP/1.11111111111 200"), Parse::Invalid);
