@@ -302,6 +302,10 @@ fn connect<'a>(
                 }
                 Waited::Ready => match sys::take_socket_error(sock.as_fd()) {
                     Ok(0) => true,
+                    // A reset can only follow an established connection (a
+                    // refused one is ECONNREFUSED): the server accepted and
+                    // reset before we looked, as it would after our send.
+                    Ok(err) if err == libc::ECONNRESET => return Err(Failure::Recv(err).into()),
                     Ok(err) => {
                         last = Failure::Connect(err);
                         false
