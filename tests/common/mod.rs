@@ -558,6 +558,8 @@ pub struct Monitor {
     status: Option<ExitStatus>,
     exited_at: Option<Instant>,
     stderr: Arc<Mutex<Vec<StderrLine>>>,
+    /// Set by the reader once the pipe's last writer is gone.
+    stderr_done: Arc<AtomicBool>,
 }
 
 impl Monitor {
@@ -579,8 +581,10 @@ impl Monitor {
         let mut child = command.spawn().expect("spawn the monitor under test");
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&stderr);
+        let stderr_done = Arc::new(AtomicBool::new(false));
+        let done = Arc::clone(&stderr_done);
         let pipe = child.stderr.take().expect("stderr is piped");
-        // Detached: it ends when the pipe's last writer is gone.
+        // Detached: it ends when the pipe's last writer is gone, and says so.
         thread::spawn(move || {
             let mut reader = BufReader::new(pipe);
             loop {
@@ -593,6 +597,7 @@ impl Monitor {
                     }),
                 }
             }
+            done.store(true, Ordering::SeqCst);
         });
         Monitor {
             child,
@@ -601,6 +606,7 @@ impl Monitor {
             status: None,
             exited_at: None,
             stderr,
+            stderr_done,
         }
     }
 
@@ -614,6 +620,10 @@ impl Monitor {
             if let Some(status) = self.child.try_wait().expect("try_wait on our own child") {
                 self.status = Some(status);
                 self.exited_at = Some(Instant::now());
+                // The process is gone, but its last lines may still sit in
+                // the pipe: let the reader drain them before anyone looks.
+                let done = Arc::clone(&self.stderr_done);
+                wait_until(QUICK, || done.load(Ordering::SeqCst));
             }
         }
         self.status
