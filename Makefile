@@ -9,6 +9,7 @@
 #	make demo		watch both monitors detect a server that stops
 #	make rpm		an RPM of the build/ binaries (contrib/rpm)
 #	make fuzz		fuzz the reply parsers, FUZZ_SECONDS (60) per target
+#	make soak		monitors against busy servers, SOAK_SECONDS (600)
 
 PREFIX ?=	/usr
 SBINDIR ?=	$(PREFIX)/sbin
@@ -17,6 +18,7 @@ MANDIR ?=	$(PREFIX)/share/man
 PROGS =		clp_httpmon clp_smtpmon
 MANS =		man/clp_httpmon.8 man/clp_smtpmon.8
 FUZZ_SECONDS ?=	60
+SOAK_SECONDS ?=	600
 SCRIPTS =	.ci/run contrib/ocf/ismon $(wildcard scripts/*.sh contrib/*/*.sh \
 		    contrib/*/*/*.sh tests/daemons/*.sh)
 
@@ -56,6 +58,11 @@ demo:
 rpm:
 	sh contrib/rpm/build.sh
 
+# Not part of make test: zero false exits of monitors at -i 1 -r 1 against
+# a private nginx and postfix kept busy on loopback.
+soak:
+	sh scripts/soak.sh $(SOAK_SECONDS)
+
 # Not part of make test: coverage-guided, nightly toolchain, bounded time.
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
@@ -64,4 +71,4 @@ clean:
 	cargo clean
 	rm -rf build
 
-.PHONY: all i686 install test test-i686 lint demo rpm fuzz clean
+.PHONY: all i686 install test test-i686 lint demo rpm fuzz soak clean
