@@ -27,13 +27,11 @@ mod common;
 use common::*;
 use std::any::Any;
 use std::fs;
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::io;
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -1810,7 +1808,7 @@ struct Target {
     /// `-s`.
     host: String,
     port: u16,
-    server: Option<HostileServer>,
+    server: Option<FakeServer>,
     backlog: Option<FullBacklog>,
     /// An /etc/hosts the monitor sees in a mount namespace of its own.
     private_hosts: Option<PathBuf>,
@@ -1832,8 +1830,8 @@ impl Target {
         };
         match case.server {
             Server::Script(script) => {
-                let server = HostileServer::start("127.0.0.1:0", script).expect("bind 127.0.0.1:0");
-                target.port = server.addr.port();
+                let server = scripted_server("127.0.0.1:0", script).expect("bind 127.0.0.1:0");
+                target.port = server.port();
                 target.server = Some(server);
             }
             Server::FullBacklog => {
@@ -1853,9 +1851,9 @@ impl Target {
                     Family::V4 => "127.0.0.1:0",
                     Family::V6 => "[::1]:0",
                 };
-                let server = HostileServer::start(bind, script).expect("bind a loopback port");
+                let server = scripted_server(bind, script).expect("bind a loopback port");
                 target.host = host;
-                target.port = server.addr.port();
+                target.port = server.port();
                 target.server = Some(server);
                 target.private_hosts = private_hosts;
                 resolves_to_both(&target.host, target.private_hosts.as_deref())?;
@@ -1998,276 +1996,73 @@ fn resolves_to_both(name: &str, private_hosts: Option<&Path>) -> Result<(), Stri
 // ---------------------------------------------------------------------------
 // Scripted servers
 
-/// How long one blocking read or write of a scripted server lasts before it
-/// looks at its stop flag again.
-const SLICE: Duration = Duration::from_millis(20);
-
 /// The longest a scripted server spends on one step.
 const STEP_LIMIT: Duration = Duration::from_secs(30);
 
-struct Shared {
-    stop: AtomicBool,
-    accepted: AtomicUsize,
-    workers: Mutex<Vec<JoinHandle<()>>>,
-    errors: Mutex<Vec<String>>,
-}
-
-/// A server on a kernel-chosen port that plays a script on every
+/// A server on a kernel-chosen port that plays `script` on every
 /// connection, each on a thread of its own. Dropping it stops them all.
-struct HostileServer {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    acceptor: Option<JoinHandle<()>>,
+fn scripted_server(bind: &str, script: &'static [Step]) -> io::Result<FakeServer> {
+    FakeServer::start(bind, move |conn| play(conn, script))
 }
 
-impl HostileServer {
-    fn start(bind: &str, script: &'static [Step]) -> io::Result<HostileServer> {
-        let listener = TcpListener::bind(bind)?;
-        let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
-            accepted: AtomicUsize::new(0),
-            workers: Mutex::new(Vec::new()),
-            errors: Mutex::new(Vec::new()),
-        });
-        let accept_shared = Arc::clone(&shared);
-        let acceptor = thread::spawn(move || {
-            for stream in listener.incoming() {
-                if accept_shared.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let stream = match stream {
-                    Ok(stream) => stream,
-                    Err(_) => continue,
-                };
-                accept_shared.accepted.fetch_add(1, Ordering::SeqCst);
-                let peer = Peer {
-                    stream,
-                    shared: Arc::clone(&accept_shared),
-                    pending: Vec::new(),
-                    gone: false,
-                };
-                let worker = thread::spawn(move || peer.play(script));
-                accept_shared.workers.lock().unwrap().push(worker);
-            }
-        });
-        Ok(HostileServer {
-            addr,
-            shared,
-            acceptor: Some(acceptor),
-        })
-    }
-
-    fn connections(&self) -> usize {
-        self.shared.accepted.load(Ordering::SeqCst)
-    }
-
-    fn errors(&self) -> Vec<String> {
-        self.shared.errors.lock().unwrap().clone()
-    }
-}
-
-impl Drop for HostileServer {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-        let workers: Vec<_> = self.shared.workers.lock().unwrap().drain(..).collect();
-        for worker in workers {
-            let _ = worker.join();
-        }
-    }
-}
-
-/// The server's end of one connection.
-struct Peer {
-    stream: TcpStream,
-    shared: Arc<Shared>,
-    /// Received and not yet consumed by a read step.
-    pending: Vec<u8>,
-    /// The monitor closed or reset the connection.
-    gone: bool,
-}
-
-impl Peer {
-    /// Plays `script`, then closes the connection in order (or resets it,
-    /// if the script says so). Stops early when the monitor is gone.
-    fn play(mut self, script: &[Step]) {
-        for step in script {
-            let go_on = match *step {
-                Step::ReadRequest => self.read_until(b"\r\n\r\n"),
-                Step::ReadLine => self.read_until(b"\n"),
-                Step::Send(bytes) => self.send(bytes),
-                Step::Trickle(bytes, gap_ms) => bytes
-                    .iter()
-                    .all(|b| self.send(std::slice::from_ref(b)) && self.pause(ms(gap_ms))),
-                Step::Repeat {
-                    unit,
-                    gap_ms,
-                    total,
-                } => self.repeat(unit, gap_ms, total),
-                Step::Pause(n) => self.pause(ms(n)),
-                Step::Hold => {
-                    self.pause(STEP_LIMIT);
-                    false
-                }
-                Step::Reset => return self.reset(),
-            };
-            if !go_on {
-                return;
-            }
-        }
-    }
-
-    fn stopping(&self) -> bool {
-        self.shared.stop.load(Ordering::SeqCst)
-    }
-
-    /// One bounded read; false when the monitor is gone, the server stops
-    /// or `deadline` has passed.
-    fn read_some(&mut self, deadline: Instant) -> bool {
-        if self.gone || self.stopping() {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        let wait = (deadline - now).min(SLICE).max(Duration::from_millis(1));
-        if self.stream.set_read_timeout(Some(wait)).is_err() {
-            return false;
-        }
-        let mut buf = [0u8; 4096];
-        match self.stream.read(&mut buf) {
-            Ok(0) => {
-                self.gone = true;
+/// Plays `script`, then closes the connection in order (or resets it, if
+/// the script says so). Stops early when the monitor is gone.
+fn play(conn: &mut Conn, script: &[Step]) {
+    // Closed as a dropped socket is: with something unread, RST alone.
+    conn.close_without_shutdown();
+    for step in script {
+        let go_on = match *step {
+            Step::ReadRequest => conn.read_until(b"\r\n\r\n", QUICK).is_some(),
+            Step::ReadLine => conn.read_until(b"\n", QUICK).is_some(),
+            Step::Send(bytes) => conn.send_within(bytes, STEP_LIMIT),
+            Step::Trickle(bytes, gap_ms) => bytes.iter().all(|b| {
+                conn.send_within(std::slice::from_ref(b), STEP_LIMIT) && conn.linger(ms(gap_ms))
+            }),
+            Step::Repeat {
+                unit,
+                gap_ms,
+                total,
+            } => repeat(conn, unit, gap_ms, total),
+            Step::Pause(n) => conn.linger(ms(n)),
+            Step::Hold => {
+                conn.hold(STEP_LIMIT);
                 false
             }
-            Ok(n) => {
-                self.pending.extend_from_slice(&buf[..n]);
-                true
-            }
-            Err(e) if is_transient(&e) => true,
-            Err(_) => {
-                self.gone = true;
-                false
-            }
-        }
-    }
-
-    /// Consumes everything up to and including `pattern`; false when it
-    /// did not come within `QUICK`.
-    fn read_until(&mut self, pattern: &[u8]) -> bool {
-        let deadline = Instant::now() + QUICK;
-        loop {
-            if let Some(at) = self
-                .pending
-                .windows(pattern.len())
-                .position(|w| w == pattern)
-            {
-                self.pending.drain(..at + pattern.len());
-                return true;
-            }
-            if !self.read_some(deadline) {
-                return false;
-            }
-        }
-    }
-
-    /// Waits `span`, reading what arrives; false when the monitor went away.
-    fn pause(&mut self, span: Duration) -> bool {
-        let deadline = Instant::now() + span;
-        while self.read_some(deadline) {}
-        !self.gone && !self.stopping()
-    }
-
-    /// Writes all of `bytes`; false when the monitor is gone.
-    fn send(&mut self, mut bytes: &[u8]) -> bool {
-        let deadline = Instant::now() + STEP_LIMIT;
-        if self.stream.set_write_timeout(Some(SLICE)).is_err() {
-            return false;
-        }
-        while !bytes.is_empty() {
-            if self.stopping() || Instant::now() >= deadline {
-                return false;
-            }
-            match self.stream.write(bytes) {
-                Ok(0) => return false,
-                Ok(n) => bytes = &bytes[n..],
-                Err(e) if is_transient(&e) => {}
-                Err(_) => {
-                    self.gone = true;
-                    return false;
-                }
-            }
-        }
-        true
-    }
-
-    fn repeat(&mut self, unit: &[u8], gap_ms: u64, total: usize) -> bool {
-        let mut sent = 0;
-        if gap_ms == 0 {
-            // Whole units, about 64 KiB a write.
-            let chunk: Vec<u8> = unit
-                .iter()
-                .copied()
-                .cycle()
-                .take(unit.len() * (65_536 / unit.len()).max(1))
-                .collect();
-            while sent < total {
-                let n = chunk.len().min(total - sent);
-                if !self.send(&chunk[..n]) {
-                    return false;
-                }
-                sent += n;
-            }
-        } else {
-            while sent < total {
-                let n = unit.len().min(total - sent);
-                if !self.send(&unit[..n]) || !self.pause(ms(gap_ms)) {
-                    return false;
-                }
-                sent += n;
-            }
-        }
-        true
-    }
-
-    /// Closes with a zero linger, which makes the kernel send RST.
-    fn reset(self) {
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
+            Step::Reset => return conn.reset(),
         };
-        // SAFETY: setsockopt(2) on the descriptor `self.stream` owns, with a
-        // pointer to a live `linger` and that struct's exact size.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&linger as *const libc::linger).cast(),
-                std::mem::size_of::<libc::linger>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            self.shared.errors.lock().unwrap().push(format!(
-                "setsockopt(SO_LINGER): {}",
-                io::Error::last_os_error()
-            ));
+        if !go_on {
+            return;
         }
-        // Dropping the stream closes it.
     }
 }
 
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-    )
+fn repeat(conn: &mut Conn, unit: &[u8], gap_ms: u64, total: usize) -> bool {
+    let mut sent = 0;
+    if gap_ms == 0 {
+        // Whole units, about 64 KiB a write.
+        let chunk: Vec<u8> = unit
+            .iter()
+            .copied()
+            .cycle()
+            .take(unit.len() * (65_536 / unit.len()).max(1))
+            .collect();
+        while sent < total {
+            let n = chunk.len().min(total - sent);
+            if !conn.send_within(&chunk[..n], STEP_LIMIT) {
+                return false;
+            }
+            sent += n;
+        }
+    } else {
+        while sent < total {
+            let n = unit.len().min(total - sent);
+            if !conn.send_within(&unit[..n], STEP_LIMIT) || !conn.linger(ms(gap_ms)) {
+                return false;
+            }
+            sent += n;
+        }
+    }
+    true
 }
 
 fn ms(n: u64) -> Duration {

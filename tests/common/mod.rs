@@ -16,6 +16,7 @@ use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -807,6 +808,8 @@ struct ServerShared {
     stop: AtomicBool,
     conns: Mutex<Vec<ConnRecord>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// What a handler could not do (`Conn::reset`).
+    errors: Mutex<Vec<String>>,
 }
 
 /// A TCP server on a kernel-chosen port that runs `handler` on a thread of
@@ -830,6 +833,7 @@ impl FakeServer {
             stop: AtomicBool::new(false),
             conns: Mutex::new(Vec::new()),
             workers: Mutex::new(Vec::new()),
+            errors: Mutex::new(Vec::new()),
         });
         let handler = Arc::new(handler);
         let accept_shared = Arc::clone(&shared);
@@ -858,6 +862,7 @@ impl FakeServer {
                     shared: Arc::clone(&accept_shared),
                     pending: Vec::new(),
                     peer_closed: false,
+                    shut_down_when_done: true,
                 };
                 let handler = Arc::clone(&handler);
                 let worker = thread::spawn(move || {
@@ -898,6 +903,11 @@ impl FakeServer {
     pub fn wait_connections(&self, n: usize, limit: Duration) -> bool {
         wait_until(limit, || self.connections() >= n)
     }
+
+    /// What the handlers could not do, e.g. set up a reset.
+    pub fn errors(&self) -> Vec<String> {
+        self.shared.errors.lock().unwrap().clone()
+    }
 }
 
 impl Drop for FakeServer {
@@ -923,9 +933,13 @@ pub struct Conn {
     /// Received and not yet consumed by `read_until`.
     pending: Vec<u8>,
     peer_closed: bool,
+    /// `shutdown(2)` before the close once the handler is done; without it
+    /// a close with data unread sends RST alone, not FIN then RST.
+    shut_down_when_done: bool,
 }
 
-/// How long one read blocks before the handler looks at the stop flag.
+/// How long one read (or `send_within` write) blocks before the handler
+/// looks at the stop flag.
 const SLICE: Duration = Duration::from_millis(20);
 
 impl Conn {
@@ -942,7 +956,9 @@ impl Conn {
 
     fn finish(&mut self) {
         self.shared.conns.lock().unwrap()[self.index].finished = true;
-        let _ = self.stream.shutdown(Shutdown::Both);
+        if self.shut_down_when_done {
+            let _ = self.stream.shutdown(Shutdown::Both);
+        }
     }
 
     /// One bounded read; false when the peer closed, the server stops, or
@@ -970,12 +986,7 @@ impl Conn {
                     .extend_from_slice(&buf[..n]);
                 true
             }
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
-            {
-                true
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+            Err(e) if is_transient(&e) => true,
             Err(_) => {
                 self.note_peer_closed();
                 false
@@ -1025,6 +1036,80 @@ impl Conn {
         let deadline = Instant::now() + limit;
         while self.read_some(deadline) {}
     }
+
+    /// Writes all of `bytes`, each write blocking at most `SLICE`, looking
+    /// at the stop flag between them: unlike `send`, it cannot block on a peer
+    /// that stopped reading. False when the peer is gone, the server stops
+    /// or `limit` passes first.
+    pub fn send_within(&mut self, bytes: &[u8], limit: Duration) -> bool {
+        let sent = self.write_in_slices(bytes, Instant::now() + limit);
+        // `send` blocks as long as it takes.
+        let _ = self.stream.set_write_timeout(None);
+        sent
+    }
+
+    fn write_in_slices(&mut self, mut bytes: &[u8], deadline: Instant) -> bool {
+        if self.stream.set_write_timeout(Some(SLICE)).is_err() {
+            return false;
+        }
+        while !bytes.is_empty() {
+            if self.stopping() || Instant::now() >= deadline {
+                return false;
+            }
+            match self.stream.write(bytes) {
+                Ok(0) => return false,
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if is_transient(&e) => {}
+                Err(_) => {
+                    self.note_peer_closed();
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Once the handler is done, closes the socket without shutting it
+    /// down first, as dropping a `TcpStream` does.
+    pub fn close_without_shutdown(&mut self) {
+        self.shut_down_when_done = false;
+    }
+
+    /// Once the handler is done, resets the connection: SO_LINGER 0, so
+    /// that the close sends RST, not FIN. A failure to set it is recorded
+    /// in the server's `errors`.
+    pub fn reset(&mut self) {
+        self.close_without_shutdown();
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt(2) on the descriptor `self.stream` owns, with a
+        // pointer to a live `linger` and that struct's exact size.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            self.shared.errors.lock().unwrap().push(format!(
+                "setsockopt(SO_LINGER): {}",
+                io::Error::last_os_error()
+            ));
+        }
+    }
+}
+
+/// An error after which the same read or write may be tried again.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 /// How the fake HTTP server answers one request.
