@@ -420,7 +420,7 @@ fn check_server(id: &str, s: &str) -> Result<(String, Server), UsageError> {
             Err(_) => Err(bad()),
         };
     }
-    if let Some(ip) = crate::sys::parse_ip(s) {
+    if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok((s.to_owned(), Server::Address(ip)));
     }
     let name_ok = s.bytes().all(|b| {

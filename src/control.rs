@@ -89,14 +89,25 @@ fn monitor_pid(dir: &StateDir, id: &str, mut found: Found, log: &mut Logger) -> 
     }
 }
 
-fn stop(proto: Protocol, id: &str, wait: u32, log: &mut Logger) -> i32 {
-    let (dir, found) = match look(proto, id, log) {
-        Ok(Some((dir, found))) if found.live => (dir, found),
-        Ok(_) => return not_running(log, id, EXIT_STOPPED),
-        Err(status) => return status,
+/// The state directory and the PID of the live monitor of `id`, or the
+/// status to exit with: `if_not_running` when none runs.
+fn live_monitor(
+    proto: Protocol,
+    id: &str,
+    if_not_running: i32,
+    log: &mut Logger,
+) -> Result<(StateDir, u32), i32> {
+    let (dir, found) = match look(proto, id, log)? {
+        Some((dir, found)) if found.live => (dir, found),
+        _ => return Err(not_running(log, id, if_not_running)),
     };
-    let pid = match monitor_pid(&dir, id, found, log) {
-        Ok(pid) => pid,
+    let pid = monitor_pid(&dir, id, found, log)?;
+    Ok((dir, pid))
+}
+
+fn stop(proto: Protocol, id: &str, wait: u32, log: &mut Logger) -> i32 {
+    let (dir, pid) = match live_monitor(proto, id, EXIT_STOPPED, log) {
+        Ok(found) => found,
         Err(status) => return status,
     };
     match sys::kill(pid, libc::SIGTERM) {
@@ -134,13 +145,8 @@ fn signal_and_confirm(
     pause: bool,
     log: &mut Logger,
 ) -> i32 {
-    let (dir, found) = match look(proto, id, log) {
-        Ok(Some((dir, found))) if found.live => (dir, found),
-        Ok(_) => return not_running(log, id, EXIT_IN_USE),
-        Err(status) => return status,
-    };
-    let pid = match monitor_pid(&dir, id, found, log) {
-        Ok(pid) => pid,
+    let (dir, pid) = match live_monitor(proto, id, EXIT_IN_USE, log) {
+        Ok(found) => found,
         Err(status) => return status,
     };
     if let Err(e) = sys::kill(pid, signal) {

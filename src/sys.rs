@@ -8,7 +8,7 @@ use std::ffi::CStr;
 use std::fs::File;
 use std::io;
 use std::mem;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::unix::io::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
@@ -376,11 +376,6 @@ fn from_sockaddr(sa: *const libc::sockaddr, len: libc::socklen_t, port: u16) -> 
     } else {
         None
     }
-}
-
-/// Parses an address literal the way the resolver would, without it.
-pub fn parse_ip(text: &str) -> Option<IpAddr> {
-    text.parse().ok()
 }
 
 // ------------------------------------------------------- files and locks
