@@ -177,11 +177,22 @@ impl<'a> Monitor<'a> {
                 return self.finish(log, State::Stopped, EXIT_STOPPED);
             }
             let start = Instant::now();
+            // The slot this probe stands for: the one it waited for, so that
+            // the moment the sleep happened to end (a little late, always)
+            // never shifts the schedule. A slot a whole interval or more in
+            // the past (the monitor was stopped and continued, or paused)
+            // is given up for now: missed slots are not made up in a burst.
+            let slot = if start.saturating_duration_since(next) >= interval {
+                start
+            } else {
+                next
+            };
             let outcome = self
                 .prober
                 .probe(start + timeout, Some(self.signals.as_fd()));
-            // Start to start: the next slot, or at once if this probe overran it.
-            next = start + interval;
+            // Start to start: the next slot, or at once if this probe overran
+            // it (and from then on, slots follow that late start).
+            next = (slot + interval).max(Instant::now());
             if outcome != Err(Stop::Interrupted) {
                 self.probes += 1;
                 self.last_probe = Some(epoch_now());
@@ -194,7 +205,7 @@ impl<'a> Monitor<'a> {
                 }
                 Err(Stop::Interrupted) => {
                     // Abandoned, not counted: redo it at once unless told otherwise.
-                    next = start;
+                    next = slot;
                     if self.take_signals(log) == Control::Stop {
                         return self.finish(log, State::Stopped, EXIT_STOPPED);
                     }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const LO: &str = "127.0.0.1";
 const LO_ANY: &str = "127.0.0.1:0";
@@ -634,6 +634,57 @@ fn probes_start_interval_apart_without_drift() {
     for gap in &gaps {
         assert!(*gap >= ms(900), "probes started {gap:?} apart: {gaps:?}");
     }
+    monitor.assert_running("healthy server");
+}
+
+#[test]
+fn wake_up_latency_never_accumulates_into_drift() {
+    // Every sleep ends a little after its slot (timer slack, scheduling,
+    // load): that lateness is noise around the 1 s grid, always positive,
+    // and must not add up from one probe to the next. The smallest offset
+    // from the grid among the last probes is compared with the smallest
+    // among the first: load only adds noise on top of each, while drift of
+    // even 1 ms a probe would put 8 ms between them.
+    const PROBES: usize = 13;
+    let dir = TestDir::new("drift");
+    let server = http_status_server(200);
+    let mut monitor = start_monitor(
+        HTTP,
+        &dir,
+        "drift",
+        LO,
+        server.port(),
+        Timing::new(1, 1, 3),
+        &[],
+    );
+    assert!(
+        server.wait_connections(PROBES, secs(PROBES as u64 - 1) + MARGIN),
+        "{PROBES} probes should start within {} s; stderr:\n{}",
+        PROBES - 1,
+        monitor.stderr_text()
+    );
+    let accepted: Vec<Instant> = server
+        .records()
+        .iter()
+        .take(PROBES)
+        .map(|r| r.accepted_at)
+        .collect();
+    // Offsets from the grid, in microseconds; negative would be early.
+    let offsets: Vec<i64> = accepted
+        .iter()
+        .enumerate()
+        .map(|(k, at)| (*at - accepted[0]).as_micros() as i64 - k as i64 * 1_000_000)
+        .collect();
+    let first = offsets[1..5].iter().min().copied().unwrap();
+    let last = offsets[PROBES - 4..].iter().min().copied().unwrap();
+    assert!(
+        last - first < 5_000,
+        "the schedule drifts: offsets from the 1 s grid (us) {offsets:?}"
+    );
+    assert!(
+        offsets.iter().all(|&o| o > -5_000),
+        "a probe started early: {offsets:?}"
+    );
     monitor.assert_running("healthy server");
 }
 
