@@ -2,7 +2,8 @@
 #
 #	make			static musl binaries for x86_64 in build/
 #	make i686		the same for IA-32 (i686-unknown-linux-musl)
-#	make install		build/ binaries and man pages under DESTDIR/PREFIX
+#	make install		build/ binaries and man pages (gzipped, as
+#				distributions ship them) under DESTDIR/PREFIX
 #	make test		every test: cargo's, then contrib/'s
 #	make test-i686		the Rust tests again, built for IA-32 (musl)
 #	make lint		rustfmt, clippy, shellcheck, mandoc -Tlint
@@ -33,7 +34,9 @@ install:
 	    { echo "make install: no build/$$p: run make (or make i686) first" >&2; exit 1; }; done
 	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(PROGS:%=build/%) $(DESTDIR)$(SBINDIR)
-	install -m 0644 $(MANS) $(DESTDIR)$(MANDIR)/man8
+	for m in $(MANS); do \
+	    gzip -9n < $$m > $(DESTDIR)$(MANDIR)/man8/$${m##*/}.gz && \
+	    chmod 0644 $(DESTDIR)$(MANDIR)/man8/$${m##*/}.gz || exit 1; done
 
 # contrib's tests print SKIPPED for a tool that is missing (FAILED if CI=true).
 test:

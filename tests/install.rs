@@ -1,7 +1,8 @@
 //! `make install DESTDIR=… PREFIX=…` puts exactly the two commands (0755)
-//! and the two man pages (0644) under DESTDIR/PREFIX, and writes nothing
-//! anywhere else. It runs the project's Makefile in a scratch tree holding
-//! what `make` would have left in build/, so no second cargo build runs.
+//! and the two man pages (0644, gzipped as distributions ship them) under
+//! DESTDIR/PREFIX, and writes nothing anywhere else. It runs the project's
+//! Makefile in a scratch tree holding what `make` would have left in build/,
+//! so no second cargo build runs.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -91,8 +92,8 @@ fn make_install_puts_exactly_four_files_under_destdir_with_their_modes() {
     let expected: Vec<(PathBuf, u32)> = vec![
         ("opt/ismon/sbin/clp_httpmon".into(), 0o755),
         ("opt/ismon/sbin/clp_smtpmon".into(), 0o755),
-        ("opt/ismon/share/man/man8/clp_httpmon.8".into(), 0o644),
-        ("opt/ismon/share/man/man8/clp_smtpmon.8".into(), 0o644),
+        ("opt/ismon/share/man/man8/clp_httpmon.8.gz".into(), 0o644),
+        ("opt/ismon/share/man/man8/clp_smtpmon.8.gz".into(), 0o644),
     ];
     let got: Vec<(PathBuf, u32)> = installed
         .iter()
@@ -102,18 +103,24 @@ fn make_install_puts_exactly_four_files_under_destdir_with_their_modes() {
     want.sort();
     assert_eq!(got, want, "installed files and modes");
     for (path, (_, size)) in &installed {
-        let name = path.file_name().unwrap();
-        let source = if path.starts_with("opt/ismon/sbin") {
-            "build"
+        let name = path.file_name().unwrap().to_str().unwrap();
+        if path.starts_with("opt/ismon/sbin") {
+            let built = fs::metadata(tree.join("build").join(name)).unwrap().len();
+            assert_eq!(*size, built, "{}", path.display());
         } else {
-            "man"
-        };
-        assert_eq!(
-            *size,
-            fs::metadata(tree.join(source).join(name)).unwrap().len(),
-            "{}",
-            path.display()
-        );
+            // The page, byte for byte, once uncompressed.
+            let out = Command::new("gzip")
+                .arg("-dc")
+                .arg(dest.join(path))
+                .output()
+                .unwrap();
+            let page = fs::read(tree.join("man").join(name.trim_end_matches(".gz"))).unwrap();
+            assert!(
+                out.status.success() && out.stdout == page,
+                "{} is not the gzipped page",
+                path.display()
+            );
+        }
     }
     assert_eq!(
         snapshot(&tree),
