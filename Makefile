@@ -11,6 +11,8 @@
 #	make rpm		an RPM of the build/ binaries (contrib/rpm)
 #	make fuzz		fuzz the reply parsers, FUZZ_SECONDS (60) per target
 #	make soak		monitors against busy servers, SOAK_SECONDS (600)
+#	make bench		size, memory, syscalls, instructions, detection latency,
+#				scale: a table, also written to bench/RESULTS.md
 
 PREFIX ?=	/usr
 SBINDIR ?=	$(PREFIX)/sbin
@@ -21,7 +23,7 @@ MANS =		man/clp_httpmon.8 man/clp_smtpmon.8
 FUZZ_SECONDS ?=	60
 SOAK_SECONDS ?=	600
 SCRIPTS =	.ci/run contrib/ocf/ismon $(wildcard scripts/*.sh contrib/*/*.sh \
-		    contrib/*/*/*.sh tests/daemons/*.sh)
+		    contrib/*/*/*.sh tests/daemons/*.sh bench/*.sh)
 
 all:
 	sh scripts/build.sh x86_64
@@ -61,6 +63,10 @@ demo:
 rpm:
 	sh contrib/rpm/build.sh
 
+# Not part of make test: measures, prints a table, writes bench/RESULTS.md.
+bench:
+	bash bench/bench.sh
+
 # Not part of make test: zero false exits of monitors at -i 1 -r 1 against
 # a private nginx and postfix kept busy on loopback.
 soak:
@@ -74,4 +80,4 @@ clean:
 	cargo clean
 	rm -rf build
 
-.PHONY: all i686 install test test-i686 lint demo rpm fuzz soak clean
+.PHONY: all i686 install test test-i686 lint demo rpm fuzz soak bench clean
