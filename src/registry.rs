@@ -168,6 +168,7 @@ impl StateDir {
                         let fresh = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
                         return Ok(Lease {
                             file,
+                            record: Box::new([b'\n'; RECORD_SIZE]),
                             path: self.file_path(id),
                             fresh,
                         });
@@ -285,6 +286,8 @@ pub enum Removal {
 /// The running monitor's hold on its ID; dropping it (or dying) releases it.
 pub struct Lease {
     file: File,
+    /// The record as last written, framed and padded.
+    record: Box<[u8; RECORD_SIZE]>,
     pub path: String,
     /// The file was empty when taken: this start created it.
     fresh: bool,
@@ -302,18 +305,17 @@ impl Lease {
     }
 
     /// Replaces the record with `body` (`key: value` lines). One pwrite of
-    /// the whole fixed-size record; nothing is allocated.
-    pub fn write(&self, body: &[u8]) -> io::Result<()> {
-        let mut rec = [b'\n'; RECORD_SIZE];
-        let n = encode(body, &mut rec);
-        debug_assert_eq!(n, RECORD_SIZE);
-        self.file.write_all_at(&rec, 0)
+    /// the whole fixed-size record, framed in the lease's own buffer:
+    /// nothing is allocated.
+    pub fn write(&mut self, body: &[u8]) -> io::Result<()> {
+        encode(body, &mut self.record);
+        self.file.write_all_at(&self.record[..], 0)
     }
 }
 
 /// Frames `body` into `out`: the body (cut at a line end if too long), the
 /// checksum line, then newline padding up to the full size.
-fn encode(body: &[u8], out: &mut [u8; RECORD_SIZE]) -> usize {
+fn encode(body: &[u8], out: &mut [u8; RECORD_SIZE]) {
     let mut len = body.len().min(BODY_MAX);
     if len < body.len() {
         len = body[..len]
@@ -329,10 +331,7 @@ fn encode(body: &[u8], out: &mut [u8; RECORD_SIZE]) -> usize {
         out[len + SUM_KEY.len() + i] = hex[((sum >> (60 - 4 * i)) & 0xf) as usize];
     }
     out[len + SUM_LINE - 1] = b'\n';
-    for b in &mut out[len + SUM_LINE..] {
-        *b = b'\n';
-    }
-    RECORD_SIZE
+    out[len + SUM_LINE..].fill(b'\n');
 }
 
 /// FNV-1a, 64 bits: enough to tell a torn or foreign record from a whole one.

@@ -131,8 +131,13 @@ pub const WANT_WRITE: libc::c_short = libc::POLLOUT;
 /// Waits up to `timeout` (None: for ever) for `fd` to become ready for
 /// `events`, or for `interrupt` to become readable. Returns the readiness of
 /// `fd` and whether `interrupt` fired; both false means the time ran out.
-/// `EINTR` is reported as a timeout of zero length, so the caller rechecks its
-/// own deadline.
+///
+/// A wait may end a little early, never late: the kernel lets a poll's
+/// timeout run long by 0.1 % (0.2 % for a niced process), up to 100 ms, so
+/// `timeout` is shortened by that much and the caller, which loops until its
+/// own deadline, waits out the small rest with a nanosecond-precise `ppoll`
+/// whose own slack is a few microseconds. `EINTR` is reported as a timeout of
+/// zero length, so the caller rechecks its deadline.
 pub fn poll2(
     fd: Option<BorrowedFd<'_>>,
     events: libc::c_short,
@@ -151,16 +156,29 @@ pub fn poll2(
             revents: 0,
         },
     ];
-    let ms = match timeout {
-        None => -1,
-        // Round up so that a wait never ends before its deadline.
+    // SAFETY: timespec is plain data.
+    let mut ts: libc::timespec = unsafe { mem::zeroed() };
+    let ts_ptr = match timeout {
+        None => std::ptr::null(),
         Some(t) => {
-            let ms = t.as_nanos().saturating_add(999_999) / 1_000_000;
-            ms.min(i32::MAX as u128) as libc::c_int
+            // Below 50 ms the kernel's slack is its default 50 us, which
+            // shortening would only trade for one more call.
+            let slack = if t > Duration::from_millis(50) {
+                (t / 400).min(Duration::from_millis(200))
+            } else {
+                Duration::ZERO
+            };
+            let t = t - slack;
+            // Beyond any timeout the command accepts; saturate, don't wrap.
+            ts.tv_sec = t.as_secs().min(i32::MAX as u64) as _;
+            ts.tv_nsec = t.subsec_nanos() as _;
+            &ts as *const libc::timespec
         }
     };
-    // SAFETY: `fds` is a valid array of two pollfd; negative fds are ignored.
-    match cvt(unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) }) {
+    // SAFETY: `fds` is a valid array of two pollfd (negative fds are
+    // ignored); `ts_ptr` is null or points to `ts`, alive for the call; a
+    // null signal mask leaves the mask alone.
+    match cvt(unsafe { libc::ppoll(fds.as_mut_ptr(), 2, ts_ptr, std::ptr::null()) }) {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok((Ready::default(), false)),
         Err(e) => return Err(e),
