@@ -959,10 +959,8 @@ class Bench:
                      (f"{prof['sys'] * 100:.0f} % of it is in the system calls of the probe — "
                       "on loopback the TCP connect, send and close, with the server's side "
                       "of them — which a probe that connects each time cannot avoid; "
-                      f"{prof['user'] * 100:.0f} % is user space, most of it writing the "
-                      "4 KiB record after every probe (see the cycle's instructions: "
-                      "`Lease::write` fills and pads the record byte by byte). See \"Where "
-                      "a monitor's CPU time goes\"." if prof else ""))
+                      f"{prof['user'] * 100:.0f} % is user space, spread over the functions "
+                      "listed in \"Where a monitor's CPU time goes\"." if prof else ""))
         self.row(f"scale: clp_httpmon ID --disp among {n}",
                  f"{pct([r[1] for r in disp], 50) * 1000:.2f} ms median, "
                  f"{max(r[1] for r in disp) * 1000:.2f} ms max (21 runs)"
