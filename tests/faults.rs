@@ -259,6 +259,26 @@ fn syslog_line(datagram: &[u8]) -> (u32, LogLine) {
     })
 }
 
+/// The server of `monitor` died at `died`: the monitor exits 1 with event 6
+/// within the detection bound, counted from the first probe after the death
+/// (at most one interval later).
+fn expect_detected_in_bound(
+    monitor: &mut Monitor,
+    cmd: Cmd,
+    id: &str,
+    timing: Timing,
+    died: Instant,
+) {
+    let bound = secs(timing.interval) + timing.bound();
+    monitor.expect_exit(1, bound);
+    let detected = died.elapsed();
+    assert!(
+        detected <= bound,
+        "detected {detected:?} after the server died; bound {bound:?}"
+    );
+    monitor.assert_logged(&event_body(cmd, 6, id, ""));
+}
+
 fn has_body(got: &[(u32, LogLine)], body: &str) -> bool {
     got.iter().any(|(_, line)| line.body == body)
 }
@@ -1021,16 +1041,7 @@ fn a_log_daemon_that_stops_reading_never_delays_detection() {
     // The daemon stops reading: its queue fills and stays full.
     let _filler = fill_queue(&path);
     drop(server);
-    let died = Instant::now();
-    // The first failed probe starts within one interval of the death.
-    let bound = secs(timing.interval) + timing.bound();
-    monitor.expect_exit(1, bound);
-    let detected = died.elapsed();
-    assert!(
-        detected <= bound,
-        "detected {detected:?} after the server died; bound {bound:?}"
-    );
-    monitor.assert_logged(&event_body(Cmd::Http, 6, "stall1", ""));
+    expect_detected_in_bound(&mut monitor, Cmd::Http, "stall1", timing, Instant::now());
     assert!(
         monitor.stderr_text().contains("is not taking lines"),
         "the drops should be reported on stderr:\n{}",
@@ -1073,15 +1084,7 @@ fn a_log_daemon_that_disappears_never_delays_detection() {
     drop(socket);
     fs::remove_file(&path).expect("remove the socket file");
     drop(server);
-    let died = Instant::now();
-    let bound = secs(timing.interval) + timing.bound();
-    monitor.expect_exit(1, bound);
-    let detected = died.elapsed();
-    assert!(
-        detected <= bound,
-        "detected {detected:?} after the server died; bound {bound:?}"
-    );
-    monitor.assert_logged(&event_body(Cmd::Smtp, 6, "gone1", ""));
+    expect_detected_in_bound(&mut monitor, Cmd::Smtp, "gone1", timing, Instant::now());
     let shown = disp(Cmd::Smtp, &dir, "gone1");
     assert!(
         shown.num("syslog_dropped").unwrap_or(0) >= 4,

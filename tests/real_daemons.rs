@@ -380,6 +380,30 @@ struct Scene {
 }
 
 impl Scene {
+    /// The server came back (`how`) within the retries: the monitor is
+    /// monitoring again and keeps running, after 1 to RETRIES failures, all
+    /// `event` with `nn`. Returns those failures.
+    fn expect_recovery(&mut self, how: &str, event: u32, nn: &str) -> Vec<String> {
+        let shown = self.wait_disp(
+            &format!("monitoring again after the server was {how}"),
+            secs(TIMING.retries * TIMING.interval) + MARGIN,
+            |d| d.get("state") == Some("monitoring") && d.get("last_result") == Some("ok"),
+        );
+        let failed = self.probe_failures();
+        let cause = event_body(self.cmd(), event, &self.id, nn);
+        assert!(
+            (1..=TIMING.retries as usize).contains(&failed.len())
+                && failed.iter().all(|body| *body == cause),
+            "while it was away, 1 to {} × `{cause}`; stderr:\n{}",
+            TIMING.retries,
+            self.monitor.stderr_text()
+        );
+        self.monitor
+            .assert_running("its server came back within the retries");
+        self.assert_keeps_monitoring(&shown);
+        failed
+    }
+
     /// Starts the server and a monitor of it; `None` when the server is
     /// not available (the test is skipped).
     fn start(server: Server, test: &str, tag: &str) -> Option<Scene> {
@@ -613,24 +637,7 @@ fn thawed_server_recovers_and_retry_count_starts_over(server: Server, test: &str
     scene.daemon.freeze();
     scene.monitor.wait_event(74, TIMING.bound());
     scene.daemon.thaw();
-    let shown = scene.wait_disp(
-        "monitoring again after the server was continued",
-        secs(TIMING.retries * TIMING.interval) + MARGIN,
-        |d| d.get("state") == Some("monitoring") && d.get("last_result") == Some("ok"),
-    );
-    let failed = scene.probe_failures();
-    let select_error = event_body(scene.cmd(), 74, &scene.id, "110");
-    assert!(
-        (1..=TIMING.retries as usize).contains(&failed.len())
-            && failed.iter().all(|body| *body == select_error),
-        "while frozen, 1 to {} × `{select_error}`; stderr:\n{}",
-        TIMING.retries,
-        scene.monitor.stderr_text()
-    );
-    scene
-        .monitor
-        .assert_running("its server came back within the retries");
-    scene.assert_keeps_monitoring(&shown);
+    let failed = scene.expect_recovery("continued", 74, "110");
 
     // A new failure starts from retry 1 and gets all its retries.
     let (before, after) = scene.daemon.freeze();
@@ -661,24 +668,7 @@ fn restarted_server_recovers(server: Server, test: &str) {
     scene.daemon.kill();
     scene.monitor.wait_event(72, TIMING.bound());
     scene.daemon.restart();
-    let shown = scene.wait_disp(
-        "monitoring again after the server was restarted",
-        secs(TIMING.retries * TIMING.interval) + MARGIN,
-        |d| d.get("state") == Some("monitoring") && d.get("last_result") == Some("ok"),
-    );
-    let failed = scene.probe_failures();
-    let refused = event_body(scene.cmd(), 72, &scene.id, "111");
-    assert!(
-        (1..=TIMING.retries as usize).contains(&failed.len())
-            && failed.iter().all(|body| *body == refused),
-        "while down, 1 to {} × `{refused}`; stderr:\n{}",
-        TIMING.retries,
-        scene.monitor.stderr_text()
-    );
-    scene
-        .monitor
-        .assert_running("its server came back within the retries");
-    scene.assert_keeps_monitoring(&shown);
+    scene.expect_recovery("restarted", 72, "111");
 }
 
 // ---------------------------------------------------------------------------
