@@ -398,6 +398,17 @@ fn connection_closed_before_a_full_reply_fails_with_recv_error_0() {
     }
 }
 
+/// One server per (id, reply), each answering every request with its reply.
+fn servers_sending(replies: &[(&str, &[u8])]) -> Vec<FakeServer> {
+    replies
+        .iter()
+        .map(|(_, bytes)| {
+            let bytes = bytes.to_vec();
+            http_server(LO_ANY, move |_| HttpReply::Send(bytes.clone())).expect("bind")
+        })
+        .collect()
+}
+
 #[test]
 fn crlf_and_control_bytes_in_a_reply_never_reach_stderr_unescaped() {
     let replies: [(&str, &[u8]); 2] = [
@@ -413,13 +424,7 @@ fn crlf_and_control_bytes_in_a_reply_never_reach_stderr_unescaped() {
         ),
     ];
     let dir = TestDir::new("inject");
-    let servers: Vec<FakeServer> = replies
-        .iter()
-        .map(|(_, bytes)| {
-            let bytes = bytes.to_vec();
-            http_server(LO_ANY, move |_| HttpReply::Send(bytes.clone())).expect("bind")
-        })
-        .collect();
+    let servers = servers_sending(&replies);
     let mut monitors: Vec<Monitor> = replies
         .iter()
         .zip(&servers)
@@ -508,13 +513,7 @@ fn interim_1xx_responses_are_skipped() {
         ),
     ];
     let dir = TestDir::new("interim");
-    let servers: Vec<FakeServer> = replies
-        .iter()
-        .map(|(_, bytes)| {
-            let bytes = bytes.to_vec();
-            http_server(LO_ANY, move |_| HttpReply::Send(bytes.clone())).expect("bind")
-        })
-        .collect();
+    let servers = servers_sending(&replies);
     let mut failing = start_monitor(
         HTTP,
         &dir,
