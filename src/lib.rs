@@ -26,7 +26,7 @@ pub mod monitor;
 pub mod probe;
 pub mod registry;
 #[allow(unsafe_code)]
-pub mod sys;
+mod sys;
 
 use std::ffi::OsString;
 use std::io::Write;
