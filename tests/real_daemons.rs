@@ -415,7 +415,7 @@ impl Scene {
         // instance's directory inside this one.
         fs::set_permissions(dir.root(), fs::Permissions::from_mode(0o755))
             .expect("chmod the test's directory");
-        let daemon = Daemon::start(server, dir.root().join("daemon"), closed_port());
+        let daemon = Daemon::start(server, dir.root().join("daemon"), free_port());
         let id = format!("real-{}-{tag}-{}", server.name(), std::process::id());
         let monitor = start_monitor(server.cmd(), &dir, &id, LO, daemon.port, TIMING, &[]);
         Some(Scene {

@@ -1239,6 +1239,14 @@ pub fn smtp_server(
     })
 }
 
+/// A TCP port on 127.0.0.1 that is free now, for a server the test starts
+/// (a real daemon binds it itself): bound by the kernel's choice, then
+/// released. Not for "nothing listening": use `closed_port` for that.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
 /// A TCP port on 127.0.0.1 with nothing listening, for the rest of this
 /// test process: a socket bound there (the kernel's choice) that never
 /// listens, so a connection is refused, and that is kept open, so no server
