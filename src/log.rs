@@ -254,10 +254,7 @@ impl Logger {
     }
 
     fn line(&mut self, level: Level, body: &str) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now = epoch_now();
         let mut line = Line::new();
         let _ = write!(line, "<{}>", FACILITY_DAEMON + level as u8);
         let header_end = line.len();
@@ -351,6 +348,14 @@ fn write_stderr_now(bytes: &[u8]) -> bool {
         Ok((ready, _)) if ready.writable => stderr.lock().write_all(bytes).is_ok(),
         _ => false,
     }
+}
+
+/// Seconds since the epoch by the wall clock (0 if it is set before 1970).
+pub fn epoch_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 const MONTHS: [&str; 12] = [

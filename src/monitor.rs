@@ -10,11 +10,11 @@
 
 use std::fmt::Write as _;
 use std::os::unix::io::{AsFd, OwnedFd};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::cli::Config;
 use crate::escape::{write_escaped, LineBuf};
-use crate::log::{Event, Level, Logger};
+use crate::log::{epoch_now, Event, Level, Logger};
 use crate::probe::{Failure, Prober, Stop, TIMED_OUT};
 use crate::registry::{AcquireError, Lease, StateDir, SysError, BODY_MAX};
 use crate::{sys, Protocol, EXIT_FAILED, EXIT_IN_USE, EXIT_STOPPED, EXIT_SYSTEM};
@@ -73,29 +73,15 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
     // taken as a request, not kill us.
     for sig in [libc::SIGHUP, libc::SIGPIPE] {
         if let Err(e) = sys::ignore_signal(sig) {
-            return system_failure(
-                log,
-                id,
-                &SysError {
-                    func: "signal",
-                    err: e,
-                    what: "ignoring SIGHUP/SIGPIPE".into(),
-                },
-            );
+            let err = SysError::new("signal", e, "ignoring SIGHUP/SIGPIPE");
+            return system_failure(log, id, &err);
         }
     }
     let signals = match sys::signalfd(&sys::SIGNALS) {
         Ok(fd) => fd,
         Err(e) => {
-            return system_failure(
-                log,
-                id,
-                &SysError {
-                    func: "signalfd",
-                    err: e,
-                    what: "setting up signals".into(),
-                },
-            )
+            let err = SysError::new("signalfd", e, "setting up signals");
+            return system_failure(log, id, &err);
         }
     };
     let dir = match StateDir::open(true) {
@@ -132,11 +118,7 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
     log.report_drops();
     m.format_record(log);
     if let Err(e) = m.lease.write(m.body.as_bytes()) {
-        let err = SysError {
-            func: "pwrite",
-            err: e,
-            what: m.lease.path.clone(),
-        };
+        let err = SysError::new("pwrite", e, m.lease.path.clone());
         m.lease.abandon(&dir, id);
         return system_failure(log, id, &err);
     }
@@ -389,11 +371,4 @@ impl<'a> Monitor<'a> {
             log.stderr_dropped()
         );
     }
-}
-
-fn epoch_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

@@ -48,7 +48,7 @@ pub struct SysError {
 }
 
 impl SysError {
-    fn new(func: &'static str, err: io::Error, what: impl Into<String>) -> SysError {
+    pub fn new(func: &'static str, err: io::Error, what: impl Into<String>) -> SysError {
         SysError {
             func,
             err,
