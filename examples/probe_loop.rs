@@ -22,7 +22,7 @@ use std::process;
 use std::time::{Duration, Instant};
 
 use ismon::cli::{self, Command};
-use ismon::probe::Prober;
+use ismon::probe::{NoRequests, Prober};
 use ismon::Protocol;
 
 fn usage() -> ! {
@@ -67,7 +67,7 @@ fn main() {
             std::thread::sleep(next.saturating_duration_since(Instant::now()));
             next += every;
         }
-        if let Err(e) = prober.probe(Instant::now() + timeout, None) {
+        if let Err(e) = prober.probe(Instant::now() + timeout, &mut NoRequests) {
             eprintln!("probe_loop: probe {k} failed: {e:?}");
             process::exit(1);
         }

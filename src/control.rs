@@ -10,35 +10,45 @@ use std::time::{Duration, Instant};
 use crate::cli::Command;
 use crate::log::{write_local_time, Event, Level, Logger};
 use crate::registry::{Found, Look, Removal, StateDir};
-use crate::{monitor, sys, Protocol, EXIT_IN_USE, EXIT_STOPPED};
+use crate::{monitor, retry, sys, Protocol, EXIT_IN_USE, EXIT_STOPPED};
 
-/// How long `--pause` and `--resume` wait for the monitor to confirm.
-const CONFIRM_WAIT: Duration = Duration::from_secs(10);
-/// How often a waiting verb looks again.
-const LOOK_PAUSE: Duration = Duration::from_millis(10);
+/// How long `--pause`, `--resume`, `--disp` and `--del` take at most, from
+/// their start, whatever they find (a record that never verifies, a lock
+/// held by a stranger, a monitor that does not confirm): they answer within
+/// 2 s.
+const VERB_WAIT: Duration = Duration::from_millis(1500);
+/// How long `--stop` looks for its monitor before its own WAIT begins: it
+/// answers within WAIT + 1 s.
+const STOP_LOOKUP: Duration = Duration::from_millis(500);
 
 pub fn run(proto: Protocol, cmd: Command, log: &mut Logger) -> i32 {
+    let now = Instant::now();
     match cmd {
-        Command::Stop { id, wait } => stop(proto, &id, wait, log),
-        Command::Pause { id } => signal_and_confirm(proto, &id, libc::SIGUSR1, true, log),
-        Command::Resume { id } => signal_and_confirm(proto, &id, libc::SIGUSR2, false, log),
-        Command::Disp { id } => disp(proto, &id, log),
-        Command::Del { id } => del(proto, &id, log),
+        Command::Stop { id, wait } => stop(proto, &id, wait, now + STOP_LOOKUP, log),
+        Command::Pause { id } => pause_or_resume(proto, &id, true, now + VERB_WAIT, log),
+        Command::Resume { id } => pause_or_resume(proto, &id, false, now + VERB_WAIT, log),
+        Command::Disp { id } => disp(proto, &id, now + VERB_WAIT, log),
+        Command::Del { id } => del(proto, &id, now + VERB_WAIT, log),
         Command::Help | Command::Version | Command::Monitor(_) => {
             unreachable!("handled by the caller")
         }
     }
 }
 
-/// Looks `id` up. `Err(status)` when the caller should exit with it (a
-/// system error, or the record belongs to the other command).
-fn look(proto: Protocol, id: &str, log: &mut Logger) -> Result<Option<(StateDir, Found)>, i32> {
-    let dir = match StateDir::open(false) {
+/// Looks `id` up by `deadline`. `Err(status)` when the caller should exit
+/// with it (a system error, or the record belongs to the other command).
+fn look(
+    proto: Protocol,
+    id: &str,
+    deadline: Instant,
+    log: &mut Logger,
+) -> Result<Option<(StateDir, Found)>, i32> {
+    let dir = match StateDir::open_existing() {
         Ok(Some(dir)) => dir,
         Ok(None) => return Ok(None),
         Err(e) => return Err(monitor::system_failure(log, id, &e)),
     };
-    let found = match dir.look(id) {
+    let found = match dir.look(id, deadline) {
         Ok(Look::Found(f)) => f,
         Ok(Look::Absent) => return Ok(None),
         Err(e) => return Err(monitor::system_failure(log, id, &e)),
@@ -58,57 +68,81 @@ fn not_running(log: &mut Logger, id: &str, status: i32) -> i32 {
     status
 }
 
-/// The PID to signal: the record's, when it is the process holding the
-/// lock. A monitor writes its record right after taking the lock, so a
-/// mismatch lasts a moment; look again briefly rather than signal a PID the
-/// record names from an earlier run.
-fn monitor_pid(dir: &StateDir, id: &str, mut found: Found, log: &mut Logger) -> Result<u32, i32> {
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        let pid: Option<u32> = found.get("pid").and_then(|p| p.parse().ok());
-        match (pid, found.lock_holder()) {
-            (Some(pid), Some(holder)) if pid == holder => return Ok(pid),
-            // /proc/locks is not readable here: the lock still says the
-            // record's writer is alive, and only it writes the record.
-            (Some(pid), None) => return Ok(pid),
-            _ => {}
-        }
-        if Instant::now() >= deadline {
-            log.note(
-                Level::Err,
-                &format!("{id}: cannot tell which process holds it; not signalled"),
-            );
-            return Err(EXIT_IN_USE);
-        }
-        std::thread::sleep(LOOK_PAUSE);
-        found = match dir.look(id) {
-            Ok(Look::Found(f)) if f.live => f,
-            Ok(_) => return Err(not_running(log, id, EXIT_IN_USE)),
-            Err(e) => return Err(monitor::system_failure(log, id, &e)),
-        };
-    }
+/// Why `live_monitor` found no monitor to signal.
+enum NoMonitor {
+    /// None runs: exit with the caller's status for that.
+    NotRunning,
+    /// Exit with this status; the reason is logged.
+    Refused(i32),
+    /// A monitor holds the ID, but the lock, its record and the process do
+    /// not agree on which process it is: nothing is signalled.
+    Unknown(&'static str),
 }
 
-/// The state directory and the PID of the live monitor of `id`, or the
-/// status to exit with: `if_not_running` when none runs.
+/// The trusted record of the live monitor of `id` and the PID that its
+/// lock, its record and the process agree on, by `deadline`. Nothing that
+/// is not trusted is ever signalled.
 fn live_monitor(
     proto: Protocol,
     id: &str,
-    if_not_running: i32,
+    deadline: Instant,
     log: &mut Logger,
-) -> Result<(StateDir, u32), i32> {
-    let (dir, found) = match look(proto, id, log)? {
+) -> Result<(StateDir, Found, u32), NoMonitor> {
+    let (dir, mut found) = match look(proto, id, deadline, log).map_err(NoMonitor::Refused)? {
         Some((dir, found)) if found.live => (dir, found),
-        _ => return Err(not_running(log, id, if_not_running)),
+        _ => return Err(NoMonitor::NotRunning),
     };
-    let pid = monitor_pid(&dir, id, found, log)?;
-    Ok((dir, pid))
+    if let Err(e) = dir.require_trust().and_then(|_| found.require_trust()) {
+        return Err(NoMonitor::Refused(monitor::system_failure(log, id, &e)));
+    }
+    // A monitor writes its record right after it takes the lock: for a
+    // moment the two disagree. Look again, briefly, rather than signal a
+    // PID that a record names from an earlier run.
+    let mut why = "";
+    let mut again = false;
+    let agreed = retry::until(deadline, || {
+        if again {
+            found = match dir.look(id, deadline) {
+                Ok(Look::Found(f)) if f.live => f,
+                Ok(_) => return Some(Err(NoMonitor::NotRunning)),
+                Err(e) => {
+                    return Some(Err(NoMonitor::Refused(monitor::system_failure(
+                        log, id, &e,
+                    ))))
+                }
+            };
+            if let Err(e) = found.require_trust() {
+                return Some(Err(NoMonitor::Refused(monitor::system_failure(
+                    log, id, &e,
+                ))));
+            }
+        }
+        again = true;
+        match found.monitor_pid() {
+            Ok(pid) => Some(Ok(pid)),
+            Err(w) => {
+                why = w;
+                None
+            }
+        }
+    });
+    match agreed {
+        Some(Ok(pid)) => Ok((dir, found, pid)),
+        Some(Err(e)) => Err(e),
+        None => Err(NoMonitor::Unknown(why)),
+    }
 }
 
-fn stop(proto: Protocol, id: &str, wait: u32, log: &mut Logger) -> i32 {
-    let (dir, pid) = match live_monitor(proto, id, EXIT_STOPPED, log) {
-        Ok(found) => found,
-        Err(status) => return status,
+fn stop(proto: Protocol, id: &str, wait: u32, lookup: Instant, log: &mut Logger) -> i32 {
+    let (dir, pid) = match live_monitor(proto, id, lookup, log) {
+        Ok((dir, _, pid)) => (dir, pid),
+        Err(NoMonitor::NotRunning) => return not_running(log, id, EXIT_STOPPED),
+        Err(NoMonitor::Refused(status)) => return status,
+        Err(NoMonitor::Unknown(why)) => {
+            log.event(Event::CouldNotStop, Some(id));
+            log.note(Level::Err, &format!("{id}: {why}; not signalled"));
+            return EXIT_IN_USE;
+        }
     };
     match sys::kill(pid, libc::SIGTERM) {
         Ok(()) => {}
@@ -120,67 +154,83 @@ fn stop(proto: Protocol, id: &str, wait: u32, log: &mut Logger) -> i32 {
         }
     }
     let deadline = Instant::now() + Duration::from_secs(u64::from(wait));
-    loop {
-        match dir.look(id) {
-            Ok(Look::Found(f)) if f.live => {}
-            Ok(_) => return EXIT_STOPPED,
-            Err(e) => return monitor::system_failure(log, id, &e),
-        }
-        if Instant::now() >= deadline {
+    let ended = retry::until(deadline, || match dir.is_live(id) {
+        Ok(true) => None,
+        Ok(false) => Some(Ok(())),
+        Err(e) => Some(Err(e)),
+    });
+    match ended {
+        Some(Ok(())) => EXIT_STOPPED,
+        Some(Err(e)) => monitor::system_failure(log, id, &e),
+        None => {
             log.event(Event::CouldNotStop, Some(id));
             log.note(
                 Level::Err,
                 &format!("{id} (pid {pid}) did not end within {wait} s"),
             );
-            return EXIT_IN_USE;
+            EXIT_IN_USE
         }
-        std::thread::sleep(LOOK_PAUSE);
     }
 }
 
-fn signal_and_confirm(
+/// `--pause` (`pause`) or `--resume`. A monitor already in the state asked
+/// for is told nothing: the verb says so and succeeds.
+fn pause_or_resume(
     proto: Protocol,
     id: &str,
-    signal: libc::c_int,
     pause: bool,
+    deadline: Instant,
     log: &mut Logger,
 ) -> i32 {
-    let (dir, pid) = match live_monitor(proto, id, EXIT_IN_USE, log) {
-        Ok(found) => found,
-        Err(status) => return status,
+    let (verb, signal) = if pause {
+        ("pause", libc::SIGUSR1)
+    } else {
+        ("resume", libc::SIGUSR2)
     };
+    let (dir, found, pid) = match live_monitor(proto, id, deadline, log) {
+        Ok(live) => live,
+        Err(NoMonitor::NotRunning) => return not_running(log, id, EXIT_IN_USE),
+        Err(NoMonitor::Refused(status)) => return status,
+        Err(NoMonitor::Unknown(why)) => {
+            log.note(Level::Err, &format!("{id}: {why}; not signalled"));
+            return EXIT_IN_USE;
+        }
+    };
+    let is_paused = |f: &Found| f.get("state") == Some("paused");
+    if is_paused(&found) == pause {
+        let text = if pause {
+            format!("{id} is already paused; nothing to do")
+        } else {
+            format!("{id} is not paused; nothing to resume")
+        };
+        log.note(Level::Info, &text);
+        return EXIT_STOPPED;
+    }
     if let Err(e) = sys::kill(pid, signal) {
         log.note(Level::Err, &format!("kill {pid}: {e}"));
         return EXIT_IN_USE;
     }
-    let deadline = Instant::now() + CONFIRM_WAIT;
-    loop {
-        match dir.look(id) {
-            Ok(Look::Found(f)) if f.live => {
-                if (f.get("state") == Some("paused")) == pause {
-                    return EXIT_STOPPED;
-                }
-            }
-            Ok(_) => return not_running(log, id, EXIT_IN_USE),
-            Err(e) => return monitor::system_failure(log, id, &e),
-        }
-        if Instant::now() >= deadline {
-            let verb = if pause { "pause" } else { "resume" };
+    let confirmed = retry::until(deadline, || match dir.look(id, deadline) {
+        Ok(Look::Found(f)) if f.live => (is_paused(&f) == pause).then_some(Ok(())),
+        Ok(_) => Some(Err(None)),
+        Err(e) => Some(Err(Some(e))),
+    });
+    match confirmed {
+        Some(Ok(())) => EXIT_STOPPED,
+        Some(Err(None)) => not_running(log, id, EXIT_IN_USE),
+        Some(Err(Some(e))) => monitor::system_failure(log, id, &e),
+        None => {
             log.note(
                 Level::Err,
-                &format!(
-                    "{id} (pid {pid}) did not confirm the {verb} within {} s",
-                    CONFIRM_WAIT.as_secs()
-                ),
+                &format!("{id} (pid {pid}) did not confirm the {verb} in time"),
             );
-            return EXIT_IN_USE;
+            EXIT_IN_USE
         }
-        std::thread::sleep(LOOK_PAUSE);
     }
 }
 
-fn disp(proto: Protocol, id: &str, log: &mut Logger) -> i32 {
-    let found = match look(proto, id, log) {
+fn disp(proto: Protocol, id: &str, deadline: Instant, log: &mut Logger) -> i32 {
+    let found = match look(proto, id, deadline, log) {
         Ok(Some((_, found))) => found,
         Ok(None) => return not_running(log, id, EXIT_IN_USE),
         Err(status) => return status,
@@ -223,6 +273,16 @@ fn disp(proto: Protocol, id: &str, log: &mut Logger) -> i32 {
         "status",
         if found.live { "live" } else { "stale" },
     );
+    match &found.distrust {
+        None => field(&mut out, "trusted", "yes"),
+        Some(why) => {
+            field(&mut out, "trusted", "no");
+            log.note(
+                Level::Warning,
+                &format!("{id}: not trusted: {why}; verbs that write or signal refuse it"),
+            );
+        }
+    }
     for (k, v) in record.iter().filter(|(k, _)| k != "pid") {
         field(&mut out, k, v);
     }
@@ -230,8 +290,8 @@ fn disp(proto: Protocol, id: &str, log: &mut Logger) -> i32 {
     status
 }
 
-fn del(proto: Protocol, id: &str, log: &mut Logger) -> i32 {
-    let dir = match look(proto, id, log) {
+fn del(proto: Protocol, id: &str, deadline: Instant, log: &mut Logger) -> i32 {
+    let dir = match look(proto, id, deadline, log) {
         Ok(Some((dir, _))) => dir,
         Ok(None) => {
             log.note(Level::Info, &format!("{id}: no record to delete"));
@@ -239,7 +299,7 @@ fn del(proto: Protocol, id: &str, log: &mut Logger) -> i32 {
         }
         Err(status) => return status,
     };
-    match dir.remove_stale(id) {
+    match dir.remove_stale(id, deadline) {
         Ok(Removal::Removed) => EXIT_STOPPED,
         Ok(Removal::Absent) => {
             log.note(Level::Info, &format!("{id}: no record to delete"));

@@ -9,7 +9,10 @@
 //!   parsers on bytes, no policy.
 //! - `monitor`: the loop and its policy: schedule, retries, pause, stop, exit.
 //! - `control`: the control verbs a second invocation runs.
-//! - `registry`: the per-ID state files and their locks.
+//! - `registry`: the per-ID state files and their locks, and who may be
+//!   trusted with them.
+//! - `retry`: the one way to wait for another process's step, by the
+//!   caller's deadline.
 //! - `log`: event numbers and texts; the system log and standard error.
 //! - `escape`: bytes from outside made safe to print; fixed-size buffers.
 //! - `sys`: the only `unsafe`: thin libc wrappers.
@@ -25,6 +28,7 @@ pub mod log;
 pub mod monitor;
 pub mod probe;
 pub mod registry;
+mod retry;
 #[allow(unsafe_code)]
 mod sys;
 

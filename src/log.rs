@@ -339,13 +339,13 @@ fn open_syslog() -> Option<UnixDatagram> {
 fn write_stderr_now(bytes: &[u8]) -> bool {
     use std::io::Write;
     let stderr = io::stderr();
-    match sys::poll2(
+    match sys::wait_for(
         Some(stderr.as_fd()),
         sys::WANT_WRITE,
         None,
         Some(std::time::Duration::ZERO),
     ) {
-        Ok((ready, _)) if ready.writable => stderr.lock().write_all(bytes).is_ok(),
+        Ok(woken) if woken.fd.writable => stderr.lock().write_all(bytes).is_ok(),
         _ => false,
     }
 }

@@ -6,17 +6,20 @@
 //! Signals arrive through a signalfd that every wait also watches (the sleep
 //! between probes and each wait inside a probe), so a stop request ends the
 //! monitor at once, whatever it is waiting on, and no signal is lost between
-//! a check and a sleep.
+//! a check and a sleep. Only a stop (SIGTERM, SIGINT) or a pause (SIGUSR1 to
+//! a monitor that is not paused) ends a probe early; every other signal is
+//! taken and the wait goes on with the probe's deadline, so that no signal
+//! or verb, however often it comes, can postpone a verdict.
 
 use std::fmt::Write as _;
-use std::os::unix::io::{AsFd, OwnedFd};
+use std::os::unix::io::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use crate::cli::Config;
 use crate::escape::{write_escaped, LineBuf};
 use crate::log::{epoch_now, Event, Level, Logger};
-use crate::probe::{Failure, Prober, Stop, TIMED_OUT};
-use crate::registry::{AcquireError, Lease, StateDir, SysError, BODY_MAX};
+use crate::probe::{Failure, Prober, Requests, Stop, TIMED_OUT};
+use crate::registry::{self, AcquireError, Lease, StateDir, SysError, BODY_MAX, PROCESS_START};
 use crate::{sys, Protocol, EXIT_FAILED, EXIT_IN_USE, EXIT_STOPPED, EXIT_SYSTEM};
 
 /// Where the monitor is, as `--disp` shows it.
@@ -35,6 +38,58 @@ enum State {
 enum Control {
     Carry,
     Stop,
+}
+
+/// What one signal asks of a monitor in a given state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Request {
+    Stop,
+    Pause,
+    Resume,
+    /// A pause to a paused monitor, a resume to one that is not: nothing.
+    Nothing,
+}
+
+impl Request {
+    fn of(signal: i32, paused: bool) -> Request {
+        match signal {
+            libc::SIGTERM | libc::SIGINT => Request::Stop,
+            libc::SIGUSR1 if !paused => Request::Pause,
+            libc::SIGUSR2 if paused => Request::Resume,
+            _ => Request::Nothing,
+        }
+    }
+
+    /// Whether the request changes what a probe in flight is for.
+    fn ends_probe(self) -> bool {
+        matches!(self, Request::Stop | Request::Pause)
+    }
+}
+
+/// The monitor's signalfd, and a signal that ended a probe which the loop
+/// has yet to act on.
+struct Signals {
+    fd: OwnedFd,
+    pending: Option<i32>,
+}
+
+impl Requests for Signals {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.fd.as_fd())
+    }
+
+    /// A probe runs only while the monitor is not paused: a stop or a pause
+    /// ends it (the loop acts on it right after); anything else is taken
+    /// here and means nothing to a running monitor.
+    fn take(&mut self) -> bool {
+        while let Ok(Some(signal)) = sys::read_signal(self.fd.as_fd()) {
+            if Request::of(signal, false).ends_probe() {
+                self.pending = Some(signal);
+                return true;
+            }
+        }
+        false
+    }
 }
 
 /// The event a failed probe is reported with: the product's table.
@@ -78,15 +133,14 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
         }
     }
     let signals = match sys::signalfd(&sys::SIGNALS) {
-        Ok(fd) => fd,
+        Ok(fd) => Signals { fd, pending: None },
         Err(e) => {
             let err = SysError::new("signalfd", e, "setting up signals");
             return system_failure(log, id, &err);
         }
     };
-    let dir = match StateDir::open(true) {
-        Ok(Some(dir)) => dir,
-        Ok(None) => unreachable!("open(create = true) makes the directory or fails"),
+    let dir = match StateDir::create() {
+        Ok(dir) => dir,
         Err(e) => return system_failure(log, id, &e),
     };
     let lease = match dir.acquire(id) {
@@ -101,6 +155,7 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
         proto,
         cfg,
         pid: std::process::id(),
+        process_start: registry::process_start(std::process::id()),
         prober: Prober::new(proto, cfg),
         lease,
         signals,
@@ -112,6 +167,7 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
         probes: 0,
         failures: 0,
         record_failing: false,
+        poll_failing: false,
         body: Box::new(LineBuf::new()),
     };
     let _ = m.last_result.write_str("-");
@@ -131,9 +187,12 @@ struct Monitor<'a> {
     cfg: &'a Config,
     /// getpid is a system call on every libc; the record needs it each probe.
     pid: u32,
+    /// When this process started (ticks after boot), for the verbs to tell
+    /// it from a later process given the same PID; None without /proc.
+    process_start: Option<u64>,
     prober: Prober,
     lease: Lease,
-    signals: OwnedFd,
+    signals: Signals,
     state: State,
     failed_in_row: u32,
     started: i64,
@@ -143,6 +202,9 @@ struct Monitor<'a> {
     failures: u64,
     /// The last record write failed (reported once until one succeeds).
     record_failing: bool,
+    /// The last wait between probes could not poll (reported once until
+    /// one can again).
+    poll_failing: bool,
     /// The record being formatted, kept to format the next in place.
     body: Box<LineBuf<BODY_MAX>>,
 }
@@ -169,9 +231,7 @@ impl<'a> Monitor<'a> {
             } else {
                 next
             };
-            let outcome = self
-                .prober
-                .probe(start + timeout, Some(self.signals.as_fd()));
+            let outcome = self.prober.probe(start + timeout, &mut self.signals);
             // Start to start: the next slot, or at once if this probe overran
             // it (and from then on, slots follow that late start).
             next = (slot + interval).max(Instant::now());
@@ -186,7 +246,8 @@ impl<'a> Monitor<'a> {
                     self.set_result(None);
                 }
                 Err(Stop::Interrupted) => {
-                    // Abandoned, not counted: redo it at once unless told otherwise.
+                    // Abandoned for a stop or a pause, not counted: the
+                    // slot is redone at once after a resume.
                     next = slot;
                     if self.take_signals(log) == Control::Stop {
                         return self.finish(log, State::Stopped, EXIT_STOPPED);
@@ -219,6 +280,11 @@ impl<'a> Monitor<'a> {
 
     /// Waits until `next` (for ever while paused), acting on signals.
     fn sleep_until(&mut self, next: Instant, log: &mut Logger) -> Control {
+        // A stop or a pause that came while a probe was past its verdict
+        // (an SMTP QUIT) was taken from the signalfd but not yet acted on.
+        if self.signals.pending.is_some() && self.take_signals(log) == Control::Stop {
+            return Control::Stop;
+        }
         loop {
             let timeout = if self.state == State::Paused {
                 None
@@ -229,55 +295,74 @@ impl<'a> Monitor<'a> {
                 }
                 Some(left)
             };
-            match sys::poll2(None, 0, Some(self.signals.as_fd()), timeout) {
-                Ok((_, true)) => {
-                    if self.take_signals(log) == Control::Stop {
+            match sys::wait_for(None, 0, self.signals.fd(), timeout) {
+                Ok(woken) => {
+                    self.poll_failing = false;
+                    if woken.watched && self.take_signals(log) == Control::Stop {
                         return Control::Stop;
                     }
                 }
-                Ok((_, false)) => {}
                 Err(e) => {
-                    // poll on one signalfd cannot fail but for lack of memory;
-                    // say so once and keep the schedule with a plain sleep.
-                    log.event(
-                        Event::SystemError {
-                            func: "poll",
-                            errno: e.raw_os_error().unwrap_or(0),
-                        },
-                        Some(self.cfg.id.as_str()),
-                    );
+                    // ppoll on one signalfd cannot fail but for lack of
+                    // memory; say so once (until it works again) and keep
+                    // the schedule with a plain sleep.
+                    if !self.poll_failing {
+                        self.poll_failing = true;
+                        log.event(
+                            Event::SystemError {
+                                func: "poll",
+                                errno: e.raw_os_error().unwrap_or(0),
+                            },
+                            Some(self.cfg.id.as_str()),
+                        );
+                    }
                     std::thread::sleep(
                         timeout
                             .unwrap_or(Duration::from_secs(1))
                             .min(Duration::from_secs(1)),
                     );
+                    // Signals still count while poll fails.
+                    if self.take_signals(log) == Control::Stop {
+                        return Control::Stop;
+                    }
                 }
             }
         }
     }
 
-    /// Acts on every signal pending on the signalfd.
+    /// Acts on the signal that ended a probe, then on every signal pending
+    /// on the signalfd, in order.
     fn take_signals(&mut self, log: &mut Logger) -> Control {
-        let id = self.cfg.id.as_str();
         let mut control = Control::Carry;
-        while let Ok(Some(sig)) = sys::read_signal(self.signals.as_fd()) {
-            match sig {
-                libc::SIGTERM | libc::SIGINT => control = Control::Stop,
-                libc::SIGUSR1 if self.state != State::Paused => {
-                    self.state = State::Paused;
-                    log.event(Event::Paused, Some(id));
-                    self.save(log);
-                }
-                libc::SIGUSR2 if self.state == State::Paused => {
-                    self.state = State::Monitoring;
-                    self.failed_in_row = 0;
-                    log.event(Event::Resumed, Some(id));
-                    self.save(log);
-                }
-                _ => {}
+        if let Some(signal) = self.signals.pending.take() {
+            control = self.act(signal, log);
+        }
+        while let Ok(Some(signal)) = sys::read_signal(self.signals.fd.as_fd()) {
+            if self.act(signal, log) == Control::Stop {
+                control = Control::Stop;
             }
         }
         control
+    }
+
+    fn act(&mut self, signal: i32, log: &mut Logger) -> Control {
+        let id = self.cfg.id.as_str();
+        match Request::of(signal, self.state == State::Paused) {
+            Request::Stop => return Control::Stop,
+            Request::Pause => {
+                self.state = State::Paused;
+                log.event(Event::Paused, Some(id));
+                self.save(log);
+            }
+            Request::Resume => {
+                self.state = State::Monitoring;
+                self.failed_in_row = 0;
+                log.event(Event::Resumed, Some(id));
+                self.save(log);
+            }
+            Request::Nothing => {}
+        }
+        Control::Carry
     }
 
     fn finish(&mut self, log: &mut Logger, state: State, status: i32) -> i32 {
@@ -356,7 +441,12 @@ impl<'a> Monitor<'a> {
             let _ = write_escaped(b, cfg.uri.as_bytes());
             let _ = b.write_str("\n");
         }
-        let _ = write!(b, "started: {}\nlast_probe: ", self.started);
+        let _ = write!(b, "started: {}\n{PROCESS_START}: ", self.started);
+        let _ = match self.process_start {
+            Some(t) => write!(b, "{t}"),
+            None => b.write_str("-"),
+        };
+        let _ = b.write_str("\nlast_probe: ");
         let _ = match self.last_probe {
             Some(t) => write!(b, "{t}"),
             None => b.write_str("-"),

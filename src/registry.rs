@@ -9,6 +9,13 @@
 //! again. Every name is opened relative to the directory's descriptor,
 //! without following symlinks; an ID (letters, digits, `_`, `-`) can never
 //! name anything outside the directory.
+//!
+//! Trust, as OpenSSH's StrictModes has it: the directory must belong to the
+//! caller or to root and be writable by its owner only, and a record must
+//! belong to the caller. Otherwise another user could hold an ID's lock (no
+//! start of it would ever succeed) or forge a record naming someone else's
+//! process. A start and every verb that writes or signals refuse what is not
+//! trusted; `--disp`, which only reads, shows it and says so.
 
 use std::ffi::{CString, OsStr};
 use std::fmt;
@@ -17,8 +24,9 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::retry;
 use crate::sys::{self, LockKind};
 
 /// Where state lives unless `ISMON_STATE_DIR` says otherwise.
@@ -33,10 +41,9 @@ const SUM_LINE: usize = 5 + 16 + 1;
 /// The longest record body.
 pub const BODY_MAX: usize = RECORD_SIZE - SUM_LINE;
 
-/// How often and how long to try again when another process holds a lock
-/// for a moment (a reader's shared lock, a start or a `--del` in progress).
-const LOCK_TRIES: u32 = 25;
-const LOCK_PAUSE: Duration = Duration::from_millis(10);
+/// How long a start tries again while another process holds the ID's lock
+/// for a moment (a reader's shared lock, another start or a `--del`).
+const ACQUIRE_WAIT: Duration = Duration::from_millis(250);
 
 /// A failed system call, named for event 42.
 #[derive(Debug)]
@@ -71,6 +78,8 @@ impl fmt::Display for SysError {
 pub struct StateDir {
     dir: File,
     pub path: PathBuf,
+    /// Why the directory is not to be trusted, if it is not.
+    distrust: Option<String>,
 }
 
 impl StateDir {
@@ -82,25 +91,45 @@ impl StateDir {
         }
     }
 
-    /// Opens the state directory; with `create`, makes it (0755) if missing.
-    /// Without `create`, a missing directory is `Ok(None)`.
-    pub fn open(create: bool) -> Result<Option<StateDir>, SysError> {
+    /// Opens the state directory for a monitor, making it (0755) if
+    /// missing, and refuses it unless it is trusted.
+    pub fn create() -> Result<StateDir, SysError> {
+        let (path, c) = StateDir::named()?;
+        sys::mkdir(&c).map_err(|e| {
+            SysError::new("mkdir", e, format!("state directory {}", path.display()))
+        })?;
+        let dir = StateDir::open_named(path, &c)?;
+        dir.require_trust()?;
+        Ok(dir)
+    }
+
+    /// Opens the state directory for a control verb: `None` when it does
+    /// not exist. Trust is for the verb to require (`require_trust`).
+    pub fn open_existing() -> Result<Option<StateDir>, SysError> {
+        let (path, c) = StateDir::named()?;
+        match StateDir::open_named(path, &c) {
+            Ok(dir) => Ok(Some(dir)),
+            Err(e) if e.errno() == libc::ENOENT => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn named() -> Result<(PathBuf, CString), SysError> {
         let path = StateDir::path_from_env();
-        let shown = path.display().to_string();
         let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
             SysError::new(
                 "open",
                 io::Error::from_raw_os_error(libc::EINVAL),
-                format!("state directory {shown}"),
+                format!("state directory {}", path.display()),
             )
         })?;
-        if create {
-            sys::mkdir(&c)
-                .map_err(|e| SysError::new("mkdir", e, format!("state directory {shown}")))?;
-        }
-        match sys::open_dir(&c) {
-            Ok(dir) => Ok(Some(StateDir { dir, path })),
-            Err(e) if !create && e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Ok((path, c))
+    }
+
+    fn open_named(path: PathBuf, c: &CString) -> Result<StateDir, SysError> {
+        let shown = path.display().to_string();
+        let dir = match sys::open_dir(c) {
+            Ok(dir) => dir,
             Err(e) => {
                 let what = match std::fs::symlink_metadata(&path) {
                     Ok(m) if m.file_type().is_symlink() => {
@@ -109,8 +138,47 @@ impl StateDir {
                     Ok(m) if !m.is_dir() => format!("state directory {shown} is not a directory"),
                     _ => format!("state directory {shown}"),
                 };
-                Err(SysError::new("open", e, what))
+                return Err(SysError::new("open", e, what));
             }
+        };
+        let meta = dir
+            .metadata()
+            .map_err(|e| SysError::new("fstat", e, format!("state directory {shown}")))?;
+        let euid = sys::euid();
+        let distrust = if meta.uid() != euid && meta.uid() != 0 {
+            Some(format!(
+                "state directory {shown} belongs to uid {} (mode {:04o}), neither to uid {euid} nor to root",
+                meta.uid(),
+                meta.mode() & 0o7777
+            ))
+        } else if meta.mode() & 0o022 != 0 {
+            Some(format!(
+                "state directory {shown} (uid {}, mode {:04o}) is writable by group or others",
+                meta.uid(),
+                meta.mode() & 0o7777
+            ))
+        } else {
+            None
+        };
+        Ok(StateDir {
+            dir,
+            path,
+            distrust,
+        })
+    }
+
+    /// Why the directory is not trusted, if it is not.
+    pub fn distrust(&self) -> Option<&str> {
+        self.distrust.as_deref()
+    }
+
+    /// Refuses (EPERM) a directory that is not trusted.
+    pub fn require_trust(&self) -> Result<(), SysError> {
+        match &self.distrust {
+            None => Ok(()),
+            Some(why) => Err(untrusted(format!(
+                "{why}; it must belong to the caller or root and be writable by its owner only: refused"
+            ))),
         }
     }
 
@@ -145,6 +213,22 @@ impl StateDir {
         Ok(file)
     }
 
+    /// Why the record `file` of `id` is not trusted (not the caller's), if
+    /// it is not.
+    fn record_distrust(&self, id: &str, file: &File) -> Result<Option<String>, SysError> {
+        let meta = file
+            .metadata()
+            .map_err(|e| SysError::new("fstat", e, self.file_path(id)))?;
+        let euid = sys::euid();
+        Ok((meta.uid() != euid).then(|| {
+            format!(
+                "record {} belongs to uid {}, not to uid {euid}",
+                self.file_path(id),
+                meta.uid()
+            )
+        }))
+    }
+
     /// Whether `file` is still what `id` names in the directory (a `--del`
     /// may have removed it between our open and our lock).
     fn still_named(&self, id: &str, file: &File) -> Result<bool, SysError> {
@@ -158,81 +242,114 @@ impl StateDir {
         }
     }
 
-    /// Takes the ID for a new monitor.
+    /// Takes the ID for a new monitor. The directory was trusted when it
+    /// was made (`create`); a record that is not the caller's is refused
+    /// before anything is written to it.
     pub fn acquire(&self, id: &str) -> Result<Lease, AcquireError> {
-        for _ in 0..LOCK_TRIES {
-            let file = self.open_record(id, true).map_err(AcquireError::Sys)?;
-            match sys::try_flock(&file, LockKind::Exclusive) {
-                Ok(true) => {
-                    if self.still_named(id, &file).map_err(AcquireError::Sys)? {
-                        let fresh = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
-                        return Ok(Lease {
-                            file,
-                            record: Box::new([b'\n'; RECORD_SIZE]),
-                            path: self.file_path(id),
-                            fresh,
-                        });
-                    }
-                    // Removed under us: open the new name.
-                    continue;
-                }
-                Ok(false) => std::thread::sleep(LOCK_PAUSE),
-                Err(e) => {
-                    return Err(AcquireError::Sys(SysError::new(
-                        "flock",
-                        e,
-                        self.file_path(id),
-                    )))
-                }
-            }
-        }
-        Err(AcquireError::InUse)
+        let deadline = Instant::now() + ACQUIRE_WAIT;
+        retry::until(deadline, || self.try_acquire(id).transpose())
+            .unwrap_or(Err(AcquireError::InUse))
     }
 
-    /// What the directory holds for `id`.
-    pub fn look(&self, id: &str) -> Result<Look, SysError> {
+    /// One try: `Ok(None)` when someone else holds the lock or the name
+    /// changed under us.
+    fn try_acquire(&self, id: &str) -> Result<Option<Lease>, AcquireError> {
+        let file = self.open_record(id, true).map_err(AcquireError::Sys)?;
+        if let Some(why) = self.record_distrust(id, &file).map_err(AcquireError::Sys)? {
+            return Err(AcquireError::Sys(untrusted(format!("{why}: refused"))));
+        }
+        match sys::try_flock(&file, LockKind::Exclusive) {
+            // Removed under us (a --del): open the new name next time.
+            Ok(true) if !self.still_named(id, &file).map_err(AcquireError::Sys)? => Ok(None),
+            Ok(true) => {
+                let fresh = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
+                Ok(Some(Lease {
+                    file,
+                    record: Box::new([b'\n'; RECORD_SIZE]),
+                    path: self.file_path(id),
+                    fresh,
+                }))
+            }
+            Ok(false) => Ok(None),
+            Err(e) => Err(AcquireError::Sys(SysError::new(
+                "flock",
+                e,
+                self.file_path(id),
+            ))),
+        }
+    }
+
+    /// What the directory holds for `id`. A live record that does not
+    /// verify yet (a monitor that has just taken the lock writes it at
+    /// once; a reader may catch a write half done) is read again until
+    /// `deadline`.
+    pub fn look(&self, id: &str, deadline: Instant) -> Result<Look, SysError> {
         let file = match self.open_record(id, false) {
             Ok(f) => f,
             Err(e) if e.errno() == libc::ENOENT => return Ok(Look::Absent),
             Err(e) => return Err(e),
         };
         let live = is_locked(&file).map_err(|e| SysError::new("flock", e, self.file_path(id)))?;
-        // A monitor that has just taken the lock writes its first record at
-        // once; give it that moment rather than report an empty record.
-        let mut record = read_record(&file);
-        let mut tries = 0;
-        while live && !matches!(record, Ok(Some(_))) && tries < 100 {
-            std::thread::sleep(LOCK_PAUSE);
-            record = read_record(&file);
-            tries += 1;
-        }
-        let record = record.map_err(|e| SysError::new("read", e, self.file_path(id)))?;
-        Ok(Look::Found(Found { file, live, record }))
+        let record = retry::until(deadline, || match read_record(&file) {
+            Ok(None) if live => None,
+            other => Some(other),
+        })
+        .unwrap_or(Ok(None))
+        .map_err(|e| SysError::new("read", e, self.file_path(id)))?;
+        let distrust = match &self.distrust {
+            Some(why) => Some(why.clone()),
+            None => self.record_distrust(id, &file)?,
+        };
+        Ok(Look::Found(Found {
+            file,
+            live,
+            record,
+            distrust,
+        }))
     }
 
-    /// Removes the record of `id` if no monitor holds it.
-    pub fn remove_stale(&self, id: &str) -> Result<Removal, SysError> {
-        for _ in 0..LOCK_TRIES {
-            let file = match self.open_record(id, false) {
-                Ok(f) => f,
-                Err(e) if e.errno() == libc::ENOENT => return Ok(Removal::Absent),
-                Err(e) => return Err(e),
-            };
-            match sys::try_flock(&file, LockKind::Exclusive) {
-                Ok(true) => {
-                    if !self.still_named(id, &file)? {
-                        continue;
-                    }
-                    sys::unlink_in(&self.dir, &self.name(id))
-                        .map_err(|e| SysError::new("unlink", e, self.file_path(id)))?;
-                    return Ok(Removal::Removed);
-                }
-                Ok(false) => std::thread::sleep(LOCK_PAUSE),
-                Err(e) => return Err(SysError::new("flock", e, self.file_path(id))),
-            }
+    /// Whether a monitor holds `id` now (no record: no).
+    pub fn is_live(&self, id: &str) -> Result<bool, SysError> {
+        match self.open_record(id, false) {
+            Ok(file) => is_locked(&file).map_err(|e| SysError::new("flock", e, self.file_path(id))),
+            Err(e) if e.errno() == libc::ENOENT => Ok(false),
+            Err(e) => Err(e),
         }
-        Ok(Removal::Live)
     }
+
+    /// Removes the record of `id` if no monitor holds it, trying until
+    /// `deadline` while another process holds its lock for a moment.
+    /// The directory and the record must be trusted.
+    pub fn remove_stale(&self, id: &str, deadline: Instant) -> Result<Removal, SysError> {
+        self.require_trust()?;
+        retry::until(deadline, || self.try_remove(id).transpose()).unwrap_or(Ok(Removal::Live))
+    }
+
+    fn try_remove(&self, id: &str) -> Result<Option<Removal>, SysError> {
+        let file = match self.open_record(id, false) {
+            Ok(f) => f,
+            Err(e) if e.errno() == libc::ENOENT => return Ok(Some(Removal::Absent)),
+            Err(e) => return Err(e),
+        };
+        if let Some(why) = self.record_distrust(id, &file)? {
+            return Err(untrusted(format!("{why}: refused")));
+        }
+        match sys::try_flock(&file, LockKind::Exclusive) {
+            Ok(true) if !self.still_named(id, &file)? => Ok(None),
+            Ok(true) => {
+                sys::unlink_in(&self.dir, &self.name(id))
+                    .map_err(|e| SysError::new("unlink", e, self.file_path(id)))?;
+                Ok(Some(Removal::Removed))
+            }
+            Ok(false) => Ok(None),
+            Err(e) => Err(SysError::new("flock", e, self.file_path(id))),
+        }
+    }
+}
+
+/// A refusal of what is not trusted: event 42 with EPERM.
+fn untrusted(what: String) -> SysError {
+    SysError::new("open", io::Error::from_raw_os_error(libc::EPERM), what)
 }
 
 /// Why a start could not take its ID.
@@ -256,6 +373,8 @@ pub struct Found {
     /// The record's `key: value` lines; None when the file is empty or its
     /// checksum never matched (corrupt or foreign).
     pub record: Option<Vec<(String, String)>>,
+    /// Why the record or its directory is not to be trusted, if it is not.
+    pub distrust: Option<String>,
 }
 
 impl Found {
@@ -267,12 +386,78 @@ impl Found {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The PID of the process holding this file's exclusive lock, from
-    /// /proc/locks; None when /proc cannot tell.
-    pub fn lock_holder(&self) -> Option<u32> {
-        let meta = self.file.metadata().ok()?;
-        lock_holder(meta.dev(), meta.ino())
+    /// Refuses (EPERM) a record that is not trusted.
+    pub fn require_trust(&self) -> Result<(), SysError> {
+        match &self.distrust {
+            None => Ok(()),
+            Some(why) => Err(untrusted(format!("{why}: refused"))),
+        }
     }
+
+    /// The PID of the live monitor that wrote this record, when the lock,
+    /// the record and the process agree on it: the process holding the
+    /// lock is the one the record names, it started when the record says
+    /// its writer started, and it runs one of the two commands. Otherwise,
+    /// why not.
+    pub fn monitor_pid(&self) -> Result<u32, &'static str> {
+        let pid: u32 = self
+            .get("pid")
+            .and_then(|p| p.parse().ok())
+            .ok_or("the record names no process")?;
+        let meta = self
+            .file
+            .metadata()
+            .map_err(|_| "the record cannot be examined")?;
+        match lock_holder(meta.dev(), meta.ino()) {
+            Some(holder) if holder == pid => {}
+            Some(_) => return Err("the process holding the lock is not the one the record names"),
+            None => return Err("/proc/locks does not say which process holds the lock"),
+        }
+        let recorded: Option<u64> = self.get(PROCESS_START).and_then(|t| t.parse().ok());
+        match (process_start(pid), recorded) {
+            (Some(now), Some(then)) if now == then => {}
+            (None, _) => return Err("/proc does not say when the process started"),
+            _ => return Err("the process did not start when the record's writer did"),
+        }
+        if !runs_a_monitor(pid) {
+            return Err("the process does not run clp_httpmon or clp_smtpmon");
+        }
+        Ok(pid)
+    }
+}
+
+/// The record's key for its writer's start time: clock ticks after boot, as
+/// field 22 of /proc/PID/stat gives it. With the PID it names one process
+/// for the machine's uptime, never a later one that was given the same PID.
+pub const PROCESS_START: &str = "process_start";
+
+/// When `pid` started, in clock ticks after boot (/proc/PID/stat field 22).
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    parse_start_time(&stat)
+}
+
+/// Field 22 of a /proc/PID/stat line. The command name (field 2) is in
+/// parentheses and may hold spaces and parentheses itself: the fields are
+/// counted from the last `)`.
+fn parse_start_time(stat: &[u8]) -> Option<u64> {
+    let after = stat.iter().rposition(|&b| b == b')')? + 1;
+    let rest = std::str::from_utf8(&stat[after..]).ok()?;
+    // After the name come field 3 (state), 4, ...: field 22 is the 20th.
+    rest.split_ascii_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether `pid` runs one of the two commands (also when its file was
+/// replaced by an upgrade since it started: `… (deleted)`).
+fn runs_a_monitor(pid: u32) -> bool {
+    let exe = match std::fs::read_link(format!("/proc/{pid}/exe")) {
+        Ok(exe) => exe,
+        Err(_) => return false,
+    };
+    let exe = exe.as_os_str().as_bytes();
+    let exe = exe.strip_suffix(b" (deleted)").unwrap_or(exe);
+    let name = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
+    name == b"clp_httpmon" || name == b"clp_smtpmon"
 }
 
 /// What `remove_stale` did.
@@ -370,34 +555,25 @@ fn parse_body(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Reads and checks a record, trying again while a write may be in flight.
-/// `Ok(None)`: empty, or the checksum never matched.
+/// Reads and checks a record once. `Ok(None)`: empty, or the checksum does
+/// not match (a write in flight, or a file that is not one of ours).
 fn read_record(file: &File) -> io::Result<Option<Vec<(String, String)>>> {
-    let mut raw = vec![0u8; RECORD_SIZE * 2];
-    for _ in 0..20 {
-        let mut len = 0;
-        loop {
-            match file.read_at(&mut raw[len..], len as u64) {
-                Ok(0) => break,
-                Ok(n) => {
-                    len += n;
-                    if len == raw.len() {
-                        break;
-                    }
+    let mut raw = [0u8; RECORD_SIZE * 2];
+    let mut len = 0;
+    loop {
+        match file.read_at(&mut raw[len..], len as u64) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len == raw.len() {
+                    break;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-        if len == 0 {
-            return Ok(None);
-        }
-        if let Some(body) = decode(&raw[..len]) {
-            return Ok(Some(parse_body(body)));
-        }
-        std::thread::sleep(Duration::from_millis(1));
     }
-    Ok(None)
+    Ok(decode(&raw[..len]).map(parse_body))
 }
 
 /// Whether another process holds an exclusive lock on `file`: a monitor (or
@@ -459,6 +635,17 @@ mod tests {
         assert!(decode(&torn).is_none());
         assert!(decode(b"garbage").is_none());
         assert!(decode(b"").is_none());
+    }
+
+    #[test]
+    fn the_start_time_is_counted_from_the_last_parenthesis() {
+        let line =
+            b"1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 100";
+        assert_eq!(parse_start_time(line), Some(98765));
+        assert_eq!(parse_start_time(b"1234 (x) S 1"), None);
+        assert_eq!(parse_start_time(b"garbage"), None);
+        let own = process_start(std::process::id());
+        assert!(own.is_some(), "this test's own /proc/self/stat");
     }
 
     #[test]

@@ -1,8 +1,14 @@
 //! The only module with `unsafe`: thin wrappers around the libc calls std
-//! does not offer (non-blocking connect and poll on raw sockets, signalfd,
+//! does not offer. Each wrapper turns errno into an `io::Error` on the spot
+//! and retries `EINTR` where a retry is harmless.
+//!
+//! Why not std's sockets: std can connect with a timeout and read with
+//! `SO_RCVTIMEO`, but such a blocking call ends only for its socket or its
+//! timeout. A monitor must end any wait at once when it is told to stop or
+//! pause, so every wait here is one `ppoll` on the socket together with the
+//! monitor's signalfd. The rest is what std lacks altogether: signalfd,
 //! getaddrinfo with its own error code, `*at` calls relative to a directory
-//! descriptor, flock, kill, localtime_r). Each wrapper turns errno into an
-//! `io::Error` on the spot and retries `EINTR` where a retry is harmless.
+//! descriptor, flock, kill, geteuid and localtime_r.
 
 use std::ffi::CStr;
 use std::fs::File;
@@ -104,6 +110,12 @@ pub fn ignore_signal(signal: libc::c_int) -> io::Result<()> {
     Ok(())
 }
 
+/// The effective user ID of this process.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail and has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
 /// Sends `signal` to `pid`.
 pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
@@ -128,22 +140,31 @@ pub struct Ready {
 pub const WANT_READ: libc::c_short = libc::POLLIN;
 pub const WANT_WRITE: libc::c_short = libc::POLLOUT;
 
+/// What ended a `wait_for`: the readiness of the socket and whether the
+/// watched descriptor became readable; neither means the time ran out (or a
+/// signal without a handler interrupted the call).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Woken {
+    pub fd: Ready,
+    pub watched: bool,
+}
+
 /// Waits up to `timeout` (None: for ever) for `fd` to become ready for
-/// `events`, or for `interrupt` to become readable. Returns the readiness of
-/// `fd` and whether `interrupt` fired; both false means the time ran out.
+/// `events`, or for `watched` (the monitor's signalfd) to become readable.
 ///
-/// A wait may end a little early, never late: the kernel lets a poll's
-/// timeout run long by 0.1 % (0.2 % for a niced process), up to 100 ms, so
-/// `timeout` is shortened by that much and the caller, which loops until its
-/// own deadline, waits out the small rest with a nanosecond-precise `ppoll`
-/// whose own slack is a few microseconds. `EINTR` is reported as a timeout of
-/// zero length, so the caller rechecks its deadline.
-pub fn poll2(
+/// A wait may end a little early, never late. The kernel lets a poll's
+/// timeout run long by its slack: 0.1 % of the timeout, 0.5 % for a niced
+/// process, at most 100 ms. So a timeout above 50 ms is shortened by 0.5 %
+/// (at most 100 ms), and the caller, which loops until its own deadline,
+/// waits out the small rest with a second `ppoll`, whose slack below 50 ms
+/// is the default 50 us. `EINTR` is reported as an empty `Woken`, so the
+/// caller rechecks its deadline.
+pub fn wait_for(
     fd: Option<BorrowedFd<'_>>,
     events: libc::c_short,
-    interrupt: Option<BorrowedFd<'_>>,
+    watched: Option<BorrowedFd<'_>>,
     timeout: Option<Duration>,
-) -> io::Result<(Ready, bool)> {
+) -> io::Result<Woken> {
     let mut fds = [
         libc::pollfd {
             fd: fd.map_or(-1, |f| f.as_raw_fd()),
@@ -151,7 +172,7 @@ pub fn poll2(
             revents: 0,
         },
         libc::pollfd {
-            fd: interrupt.map_or(-1, |f| f.as_raw_fd()),
+            fd: watched.map_or(-1, |f| f.as_raw_fd()),
             events: libc::POLLIN,
             revents: 0,
         },
@@ -161,10 +182,8 @@ pub fn poll2(
     let ts_ptr = match timeout {
         None => std::ptr::null(),
         Some(t) => {
-            // Below 50 ms the kernel's slack is its default 50 us, which
-            // shortening would only trade for one more call.
             let slack = if t > Duration::from_millis(50) {
-                (t / 400).min(Duration::from_millis(200))
+                (t / 200).min(Duration::from_millis(100))
             } else {
                 Duration::ZERO
             };
@@ -180,16 +199,18 @@ pub fn poll2(
     // null signal mask leaves the mask alone.
     match cvt(unsafe { libc::ppoll(fds.as_mut_ptr(), 2, ts_ptr, std::ptr::null()) }) {
         Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok((Ready::default(), false)),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Woken::default()),
         Err(e) => return Err(e),
     }
     let r = fds[0].revents;
-    let ready = Ready {
-        readable: r & (libc::POLLIN | libc::POLLHUP) != 0,
-        writable: r & libc::POLLOUT != 0,
-        error: r & (libc::POLLERR | libc::POLLNVAL) != 0,
-    };
-    Ok((ready, fds[1].revents != 0))
+    Ok(Woken {
+        fd: Ready {
+            readable: r & (libc::POLLIN | libc::POLLHUP) != 0,
+            writable: r & libc::POLLOUT != 0,
+            error: r & (libc::POLLERR | libc::POLLNVAL) != 0,
+        },
+        watched: fds[1].revents != 0,
+    })
 }
 
 // --------------------------------------------------------------- sockets

@@ -187,3 +187,29 @@ fn ipv6_smtp_server_on_loopback_is_monitored() {
     run_expect(SMTP, &dir, &["mx6", "--stop"], 0);
     monitor.expect_exit(0, QUICK);
 }
+
+#[test]
+fn a_server_that_greets_after_the_timeout_hears_nothing_from_the_monitor() {
+    // postscreen's greet wait, exim's slow banner: a client that speaks
+    // before the greeting is flagged as a spambot (PREGREET). The probe
+    // fails at TIMEOUT and closes without a word.
+    let dir = TestDir::new("smtpslowgreet");
+    let timing = Timing::new(1, 1, 1);
+    let server = FakeServer::start(LO_ANY, move |conn| {
+        if conn.linger(secs(timing.timeout) + std::time::Duration::from_millis(500)) {
+            conn.send(b"220 late ESMTP\r\n");
+            conn.linger(QUICK);
+        }
+    })
+    .expect("bind");
+    let mut monitor = start_monitor(SMTP, &dir, "late", LO, server.port(), timing, &[]);
+    monitor.expect_exit(1, timing.bound());
+    monitor.assert_logged(&event_body(SMTP, 74, "late", "110"));
+    for index in 0..2 {
+        assert_eq!(
+            transcript(&server, &monitor, index),
+            "",
+            "what the monitor sent before the greeting on connection {index}"
+        );
+    }
+}

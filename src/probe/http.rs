@@ -32,7 +32,7 @@ pub fn request(cfg: &Config) -> Vec<u8> {
     r
 }
 
-pub(super) fn probe(p: &mut Prober, conn: &Conn<'_>) -> Result<(), Stop> {
+pub(super) fn probe(p: &mut Prober, conn: &mut Conn<'_>) -> Result<(), Stop> {
     conn.send_all(&p.request)?;
     let code = p.read_reply(conn, parse_status)?;
     if p.check_status && (400..=599).contains(&code) {

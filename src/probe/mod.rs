@@ -1,8 +1,10 @@
 //! One probe of a server: resolve, connect, talk, decide. A probe returns
 //! `Ok` or why it failed; it never sleeps, retries or logs (that is the
 //! monitor's policy). Every step shares one deadline, computed by the caller
-//! once per probe, and every wait also watches the monitor's signal
-//! descriptor so that a stop request ends a probe at once.
+//! once per probe, and every wait also watches the monitor's requests (its
+//! signal descriptor), so that a stop or a pause ends a probe at once while
+//! anything else that arrives is taken and the wait goes on with the same
+//! deadline.
 
 pub mod http;
 pub mod smtp;
@@ -63,8 +65,34 @@ impl Failure {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
     Failed(Failure),
-    /// A signal arrived for the monitor; the probe was abandoned.
+    /// A request that ends the probe (stop, pause) arrived; the probe was
+    /// abandoned without a verdict.
     Interrupted,
+}
+
+/// What every wait of a probe watches besides its socket: the monitor's
+/// requests. The probe knows nothing of what they mean; it asks `take`
+/// whether what arrived ends it. Only a request that changes what the probe
+/// is for may do so: anything else is taken and the wait goes on with the
+/// same deadline, so no signal or verb can postpone a verdict.
+pub trait Requests {
+    /// Readable when a request may have arrived; None: nothing to watch.
+    fn fd(&self) -> Option<BorrowedFd<'_>>;
+    /// Takes what has arrived; true when the probe must be abandoned.
+    fn take(&mut self) -> bool;
+}
+
+/// No requests at all: a probe that only its deadline ends.
+pub struct NoRequests;
+
+impl Requests for NoRequests {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+
+    fn take(&mut self) -> bool {
+        false
+    }
 }
 
 impl From<Failure> for Stop {
@@ -120,18 +148,15 @@ impl Prober {
         }
     }
 
-    /// Probes the server once; every step ends by `deadline`.
-    pub fn probe(
-        &mut self,
-        deadline: Instant,
-        interrupt: Option<BorrowedFd<'_>>,
-    ) -> Result<(), Stop> {
+    /// Probes the server once; every step ends by `deadline`, or when
+    /// `requests` says a request ends the probe.
+    pub fn probe(&mut self, deadline: Instant, requests: &mut dyn Requests) -> Result<(), Stop> {
         self.start = 0;
         self.len = 0;
-        let conn = connect(&self.server, self.port, deadline, interrupt)?;
+        let mut conn = connect(&self.server, self.port, deadline, requests)?;
         match self.proto {
-            Protocol::Http => http::probe(self, &conn),
-            Protocol::Smtp => smtp::probe(self, &conn),
+            Protocol::Http => http::probe(self, &mut conn),
+            Protocol::Smtp => smtp::probe(self, &mut conn),
         }
     }
 
@@ -146,7 +171,7 @@ impl Prober {
     /// after them stay for the next reply.
     fn read_reply<T>(
         &mut self,
-        conn: &Conn<'_>,
+        conn: &mut Conn<'_>,
         parse: impl Fn(&[u8]) -> Parse<(T, usize)>,
     ) -> Result<T, Stop> {
         loop {
@@ -178,7 +203,7 @@ impl Prober {
 pub(crate) struct Conn<'a> {
     sock: OwnedFd,
     deadline: Instant,
-    interrupt: Option<BorrowedFd<'a>>,
+    requests: &'a mut dyn Requests,
 }
 
 enum Waited {
@@ -187,12 +212,17 @@ enum Waited {
 }
 
 impl<'a> Conn<'a> {
-    fn wait(&self, events: libc::c_short) -> Result<Waited, Stop> {
-        wait_fd(self.sock.as_fd(), events, self.deadline, self.interrupt)
+    fn wait(&mut self, events: libc::c_short) -> Result<Waited, Stop> {
+        wait_fd(
+            self.sock.as_fd(),
+            events,
+            self.deadline,
+            &mut *self.requests,
+        )
     }
 
     /// Sends all of `bytes` by the deadline.
-    pub(crate) fn send_all(&self, mut bytes: &[u8]) -> Result<(), Stop> {
+    pub(crate) fn send_all(&mut self, mut bytes: &[u8]) -> Result<(), Stop> {
         while !bytes.is_empty() {
             match sys::send(self.sock.as_fd(), bytes) {
                 Ok(n) => bytes = &bytes[n..],
@@ -211,7 +241,7 @@ impl<'a> Conn<'a> {
 
     /// Receives what has come, waiting for it until the deadline. `Ok(0)`:
     /// the server closed the connection.
-    pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<usize, Stop> {
+    pub(crate) fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Stop> {
         loop {
             match self.wait(sys::WANT_READ)? {
                 Waited::Ready => {}
@@ -228,24 +258,24 @@ impl<'a> Conn<'a> {
     }
 }
 
-/// Waits for `fd` until `deadline`, or until `interrupt` is readable.
+/// Waits for `fd` until `deadline`, or until a request ends the probe.
 fn wait_fd(
     fd: BorrowedFd<'_>,
     events: libc::c_short,
     deadline: Instant,
-    interrupt: Option<BorrowedFd<'_>>,
+    requests: &mut dyn Requests,
 ) -> Result<Waited, Stop> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let (ready, interrupted) = match sys::poll2(Some(fd), events, interrupt, Some(left)) {
-            Ok(r) => r,
+        let woken = match sys::wait_for(Some(fd), events, requests.fd(), Some(left)) {
+            Ok(w) => w,
             // poll itself failing (EINVAL, ENOMEM) leaves nothing to wait on.
             Err(e) => return Err(Failure::System("poll", errno(&e)).into()),
         };
-        if interrupted {
+        if woken.watched && requests.take() {
             return Err(Stop::Interrupted);
         }
-        if ready.readable || ready.writable || ready.error {
+        if woken.fd.readable || woken.fd.writable || woken.fd.error {
             return Ok(Waited::Ready);
         }
         if Instant::now() >= deadline {
@@ -264,7 +294,7 @@ fn connect<'a>(
     server: &Server,
     port: u16,
     deadline: Instant,
-    interrupt: Option<BorrowedFd<'a>>,
+    requests: &'a mut dyn Requests,
 ) -> Result<Conn<'a>, Stop> {
     let addrs = match server {
         Server::Address(ip) => AddrList::one(SocketAddr::new(*ip, port)),
@@ -295,7 +325,7 @@ fn connect<'a>(
         any_socket = true;
         let connected = match sys::connect_start(sock.as_fd(), addr) {
             Ok(true) => true,
-            Ok(false) => match wait_fd(sock.as_fd(), sys::WANT_WRITE, deadline, interrupt)? {
+            Ok(false) => match wait_fd(sock.as_fd(), sys::WANT_WRITE, deadline, &mut *requests)? {
                 Waited::TimedOut => {
                     last = Failure::Connect(TIMED_OUT);
                     break;
@@ -325,7 +355,7 @@ fn connect<'a>(
             return Ok(Conn {
                 sock,
                 deadline,
-                interrupt,
+                requests,
             });
         }
     }

@@ -1,23 +1,32 @@
 //! The SMTP check, as it happens on the wire: read the greeting, send
 //! `NOOP`, read its reply, send `QUIT`. Replies may be multi-line.
+//!
+//! The client speaks only after the server's complete greeting (RFC 5321,
+//! 3.1). A client that talks first is what postfix's postscreen logs as
+//! `PREGREET` and fail2ban-style filters ban, so a probe that fails before
+//! the greeting is whole (no greeting within the deadline, a broken or
+//! invalid one) closes without a word; `QUIT` goes only to a server that
+//! has greeted.
 
 use super::{Conn, Failure, Parse, Prober, Stop};
 
-pub(super) fn probe(p: &mut Prober, conn: &Conn<'_>) -> Result<(), Stop> {
-    let verdict = greeting_and_noop(p, conn);
-    // Once connected, always say goodbye, whatever the verdict; a server
-    // that has stopped talking gets a QUIT it may never read, at no cost.
+pub(super) fn probe(p: &mut Prober, conn: &mut Conn<'_>) -> Result<(), Stop> {
+    let greeting = p.read_reply(conn, parse_reply)?;
+    let verdict = if is_positive(greeting) {
+        noop(p, conn)
+    } else {
+        // A complete greeting that refuses service (421 from a loaded server).
+        Err(Failure::Status(greeting).into())
+    };
+    // The server has greeted: say goodbye, whatever the verdict. One that
+    // has stopped talking gets a QUIT it may never read, at no cost.
     if verdict != Err(Stop::Interrupted) {
         quit(p, conn);
     }
     verdict
 }
 
-fn greeting_and_noop(p: &mut Prober, conn: &Conn<'_>) -> Result<(), Stop> {
-    let greeting = p.read_reply(conn, parse_reply)?;
-    if !is_positive(greeting) {
-        return Err(Failure::Status(greeting).into());
-    }
+fn noop(p: &mut Prober, conn: &mut Conn<'_>) -> Result<(), Stop> {
     conn.send_all(b"NOOP\r\n")?;
     let noop = p.read_reply(conn, parse_reply)?;
     if !is_positive(noop) {
@@ -32,7 +41,7 @@ fn is_positive(code: u16) -> bool {
 
 /// Says goodbye and waits for the answer until the probe's deadline; the
 /// verdict is already made, so nothing here can fail the probe.
-fn quit(p: &mut Prober, conn: &Conn<'_>) {
+fn quit(p: &mut Prober, conn: &mut Conn<'_>) {
     // The reply examined stays the one that decided, for the record.
     let (start, len) = (p.start, p.len);
     if conn.send_all(b"QUIT\r\n").is_ok() {

@@ -16,6 +16,7 @@ use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -229,6 +230,10 @@ impl TestDir {
     pub fn new(tag: &str) -> TestDir {
         let dir = TestDir::without_state(tag);
         fs::create_dir(dir.state()).expect("create the test's state dir");
+        // Whatever the umask: a state directory writable by group or
+        // others is refused.
+        fs::set_permissions(dir.state(), fs::Permissions::from_mode(0o755))
+            .expect("chmod the test's state dir");
         dir
     }
 
