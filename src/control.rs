@@ -8,9 +8,10 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::cli::Command;
+use crate::error::{EXIT_IN_USE, EXIT_STOPPED};
 use crate::log::{write_local_time, Event, Level, Logger};
 use crate::registry::{Found, Look, Removal, StateDir};
-use crate::{monitor, retry, sys, Protocol, EXIT_IN_USE, EXIT_STOPPED};
+use crate::{retry, sys, Protocol};
 
 /// How long `--pause`, `--resume`, `--disp` and `--del` take at most, from
 /// their start, whatever they find (a record that never verifies, a lock
@@ -46,12 +47,12 @@ fn look(
     let dir = match StateDir::open_existing() {
         Ok(Some(dir)) => dir,
         Ok(None) => return Ok(None),
-        Err(e) => return Err(monitor::system_failure(log, id, &e)),
+        Err(e) => return Err(log.system_failure(id, &e)),
     };
     let found = match dir.look(id, deadline) {
         Ok(Look::Found(f)) => f,
         Ok(Look::Absent) => return Ok(None),
-        Err(e) => return Err(monitor::system_failure(log, id, &e)),
+        Err(e) => return Err(log.system_failure(id, &e)),
     };
     if let Some(owner) = found.get("command") {
         if owner != proto.command() {
@@ -93,7 +94,7 @@ fn live_monitor(
         _ => return Err(NoMonitor::NotRunning),
     };
     if let Err(e) = dir.require_trust().and_then(|_| found.require_trust()) {
-        return Err(NoMonitor::Refused(monitor::system_failure(log, id, &e)));
+        return Err(NoMonitor::Refused(log.system_failure(id, &e)));
     }
     // A monitor writes its record right after it takes the lock: for a
     // moment the two disagree. Look again, briefly, rather than signal a
@@ -105,16 +106,10 @@ fn live_monitor(
             found = match dir.look(id, deadline) {
                 Ok(Look::Found(f)) if f.live => f,
                 Ok(_) => return Some(Err(NoMonitor::NotRunning)),
-                Err(e) => {
-                    return Some(Err(NoMonitor::Refused(monitor::system_failure(
-                        log, id, &e,
-                    ))))
-                }
+                Err(e) => return Some(Err(NoMonitor::Refused(log.system_failure(id, &e)))),
             };
             if let Err(e) = found.require_trust() {
-                return Some(Err(NoMonitor::Refused(monitor::system_failure(
-                    log, id, &e,
-                ))));
+                return Some(Err(NoMonitor::Refused(log.system_failure(id, &e))));
             }
         }
         again = true;
@@ -161,7 +156,7 @@ fn stop(proto: Protocol, id: &str, wait: u32, lookup: Instant, log: &mut Logger)
     });
     match ended {
         Some(Ok(())) => EXIT_STOPPED,
-        Some(Err(e)) => monitor::system_failure(log, id, &e),
+        Some(Err(e)) => log.system_failure(id, &e),
         None => {
             log.event(Event::CouldNotStop, Some(id));
             log.note(
@@ -218,7 +213,7 @@ fn pause_or_resume(
     match confirmed {
         Some(Ok(())) => EXIT_STOPPED,
         Some(Err(None)) => not_running(log, id, EXIT_IN_USE),
-        Some(Err(Some(e))) => monitor::system_failure(log, id, &e),
+        Some(Err(Some(e))) => log.system_failure(id, &e),
         None => {
             log.note(
                 Level::Err,
@@ -312,6 +307,6 @@ fn del(proto: Protocol, id: &str, deadline: Instant, log: &mut Logger) -> i32 {
             );
             EXIT_IN_USE
         }
-        Err(e) => monitor::system_failure(log, id, &e),
+        Err(e) => log.system_failure(id, &e),
     }
 }

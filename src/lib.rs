@@ -23,10 +23,12 @@
 
 pub mod cli;
 pub mod control;
+pub mod error;
 pub mod escape;
 pub mod log;
 pub mod monitor;
 pub mod probe;
+pub mod protocol;
 pub mod registry;
 mod retry;
 #[allow(unsafe_code)]
@@ -36,58 +38,9 @@ use std::ffi::OsString;
 use std::io::Write;
 
 use crate::cli::Command;
+pub use crate::error::{EXIT_FAILED, EXIT_IN_USE, EXIT_STOPPED, EXIT_SYSTEM, EXIT_USAGE};
 use crate::log::{Event, Level, Logger};
-
-/// Stopped on request; a control verb did what it was asked.
-pub const EXIT_STOPPED: i32 = 0;
-/// The monitored server failed (event 6).
-pub const EXIT_FAILED: i32 = 1;
-/// Invalid command line (events 11, 13).
-pub const EXIT_USAGE: i32 = 2;
-/// ID in use, not running, or could not be stopped (events 14, 15).
-pub const EXIT_IN_USE: i32 = 3;
-/// System error: event 42 at start or in a control verb, or event 6 when
-/// the last failed probe was this host's own fault (events 71, 42).
-pub const EXIT_SYSTEM: i32 = 4;
-
-/// Which of the two commands this is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    Http,
-    Smtp,
-}
-
-impl Protocol {
-    pub fn command(self) -> &'static str {
-        match self {
-            Protocol::Http => "clp_httpmon",
-            Protocol::Smtp => "clp_smtpmon",
-        }
-    }
-
-    /// The `<type: …>` tag of the product's log layout.
-    pub fn tag(self) -> &'static str {
-        match self {
-            Protocol::Http => "httpmon",
-            Protocol::Smtp => "smtpmon",
-        }
-    }
-
-    /// The protocol's name as the messages spell it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Http => "HTTP",
-            Protocol::Smtp => "SMTP",
-        }
-    }
-
-    pub fn default_port(self) -> u16 {
-        match self {
-            Protocol::Http => 80,
-            Protocol::Smtp => 25,
-        }
-    }
-}
+pub use crate::protocol::Protocol;
 
 /// The whole command: arguments in, exit status out.
 pub fn main(proto: Protocol, args: &[OsString]) -> i32 {

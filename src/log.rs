@@ -14,8 +14,10 @@ use std::os::unix::io::AsFd;
 use std::os::unix::net::UnixDatagram;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::error::{SysError, EXIT_SYSTEM};
 use crate::escape::LineBuf;
-use crate::{sys, Protocol};
+use crate::protocol::Protocol;
+use crate::sys;
 
 /// Where the system log listens.
 const SYSLOG_PATH: &str = "/dev/log";
@@ -235,6 +237,20 @@ impl Logger {
             let _ = body.write_str("]");
         }
         self.line(event.level(), body.as_str());
+    }
+
+    /// Logs a system error (event 42) with its detail, and gives exit
+    /// status 4.
+    pub fn system_failure(&mut self, id: &str, e: &SysError) -> i32 {
+        self.event(
+            Event::SystemError {
+                func: e.func,
+                errno: e.errno(),
+            },
+            Some(id),
+        );
+        self.note(Level::Err, &e.to_string());
+        EXIT_SYSTEM
     }
 
     /// Logs a line with no event number (details that follow an event). The

@@ -16,11 +16,13 @@ use std::os::unix::io::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use crate::cli::Config;
+use crate::error::SysError;
+use crate::error::{EXIT_FAILED, EXIT_IN_USE, EXIT_STOPPED, EXIT_SYSTEM};
 use crate::escape::{write_escaped, LineBuf};
 use crate::log::{epoch_now, Event, Level, Logger};
 use crate::probe::{Failure, Prober, Requests, Stop, TIMED_OUT};
-use crate::registry::{self, AcquireError, Lease, StateDir, SysError, BODY_MAX, PROCESS_START};
-use crate::{sys, Protocol, EXIT_FAILED, EXIT_IN_USE, EXIT_STOPPED, EXIT_SYSTEM};
+use crate::registry::{self, AcquireError, Lease, StateDir, BODY_MAX, PROCESS_START};
+use crate::{sys, Protocol};
 
 /// Where the monitor is, as `--disp` shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,19 +109,6 @@ fn event_of(f: Failure) -> Event {
     }
 }
 
-/// Logs a system error (event 42) with its detail, and gives exit status 4.
-pub fn system_failure(log: &mut Logger, id: &str, e: &SysError) -> i32 {
-    log.event(
-        Event::SystemError {
-            func: e.func,
-            errno: e.errno(),
-        },
-        Some(id),
-    );
-    log.note(Level::Err, &e.to_string());
-    EXIT_SYSTEM
-}
-
 /// Runs a monitor for `cfg` until it is stopped (0), its server fails (1),
 /// its ID is taken (3) or the system fails it (4).
 pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
@@ -129,19 +118,19 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
     for sig in [libc::SIGHUP, libc::SIGPIPE] {
         if let Err(e) = sys::ignore_signal(sig) {
             let err = SysError::new("signal", e, "ignoring SIGHUP/SIGPIPE");
-            return system_failure(log, id, &err);
+            return log.system_failure(id, &err);
         }
     }
     let signals = match sys::signalfd(&sys::SIGNALS) {
         Ok(fd) => Signals { fd, pending: None },
         Err(e) => {
             let err = SysError::new("signalfd", e, "setting up signals");
-            return system_failure(log, id, &err);
+            return log.system_failure(id, &err);
         }
     };
     let dir = match StateDir::create() {
         Ok(dir) => dir,
-        Err(e) => return system_failure(log, id, &e),
+        Err(e) => return log.system_failure(id, &e),
     };
     let lease = match dir.acquire(id) {
         Ok(lease) => lease,
@@ -149,7 +138,7 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
             log.event(Event::IdentifierInUse, Some(id));
             return EXIT_IN_USE;
         }
-        Err(AcquireError::Sys(e)) => return system_failure(log, id, &e),
+        Err(AcquireError::Sys(e)) => return log.system_failure(id, &e),
     };
     let mut m = Monitor {
         proto,
@@ -176,7 +165,7 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
     if let Err(e) = m.lease.write(m.body.as_bytes()) {
         let err = SysError::new("pwrite", e, m.lease.path.clone());
         m.lease.abandon(&dir, id);
-        return system_failure(log, id, &err);
+        return log.system_failure(id, &err);
     }
     log.event(Event::Started, Some(id));
     m.run(log)

@@ -18,7 +18,6 @@
 //! trusted; `--disp`, which only reads, shows it and says so.
 
 use std::ffi::{CString, OsStr};
-use std::fmt;
 use std::fs::File;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -26,6 +25,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::error::SysError;
 use crate::retry;
 use crate::sys::{self, LockKind};
 
@@ -44,35 +44,6 @@ pub const BODY_MAX: usize = RECORD_SIZE - SUM_LINE;
 /// How long a start tries again while another process holds the ID's lock
 /// for a moment (a reader's shared lock, another start or a `--del`).
 const ACQUIRE_WAIT: Duration = Duration::from_millis(250);
-
-/// A failed system call, named for event 42.
-#[derive(Debug)]
-pub struct SysError {
-    pub func: &'static str,
-    pub err: io::Error,
-    /// What was being done, for the message on standard error.
-    pub what: String,
-}
-
-impl SysError {
-    pub fn new(func: &'static str, err: io::Error, what: impl Into<String>) -> SysError {
-        SysError {
-            func,
-            err,
-            what: what.into(),
-        }
-    }
-
-    pub fn errno(&self) -> i32 {
-        self.err.raw_os_error().unwrap_or(0)
-    }
-}
-
-impl fmt::Display for SysError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.what, self.err)
-    }
-}
 
 /// The state directory, held open so that every name is looked up in it.
 pub struct StateDir {
