@@ -2027,18 +2027,7 @@ fn dual_stack_name(dir: &TestDir) -> Result<(String, Option<PathBuf>), String> {
 /// `program` run in a mount namespace of its own where `hosts` is bind
 /// mounted over /etc/hosts. unshare and sh exec into it: same PID.
 fn with_private_hosts(hosts: &Path, program: &str) -> Command {
-    let mut command = Command::new("unshare");
-    command
-        .args([
-            "-m",
-            "sh",
-            "-c",
-            "mount --bind \"$1\" /etc/hosts && shift && exec \"$@\"",
-            "sh",
-        ])
-        .arg(hosts)
-        .arg(program);
-    command
+    in_private_mount_namespace("mount --bind \"$1\" /etc/hosts", hosts, program)
 }
 
 /// Checks that getaddrinfo, asked as the monitor asks (AF_UNSPEC,

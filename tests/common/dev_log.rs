@@ -1,5 +1,5 @@
 //! A private /dev/log: a monitor run in a mount namespace of its own, whose
-//! datagrams the test receives.
+//! datagrams the test receives; and that namespace for other uses.
 
 use std::io;
 use std::path::Path;
@@ -21,28 +21,39 @@ pub fn private_dev_available() -> bool {
         .unwrap_or(false)
 }
 
-/// A command that runs `cmd args` in a mount namespace of its own, where
-/// `/dev` is an empty tmpfs and `/dev/log` a symlink to `socket`. unshare
-/// and sh exec into the monitor, so the child's PID is the monitor's.
-pub fn command_with_private_dev_log(
-    cmd: Cmd,
-    dir: &TestDir,
-    socket: &Path,
-    args: &[&str],
-) -> Command {
+/// A command that runs `program` in a mount namespace of its own, after
+/// the shell commands `setup` have run there with `$1` set to `path`.
+/// unshare and sh exec into `program`, so the child's PID is its own.
+pub fn in_private_mount_namespace(setup: &str, path: &Path, program: &str) -> Command {
     let mut command = Command::new("unshare");
     command
         .args([
             "-m",
             "sh",
             "-c",
-            "mount -t tmpfs tmpfs /dev && ln -s \"$1\" /dev/log && shift && exec \"$@\"",
+            &format!("{setup} && shift && exec \"$@\""),
             "sh",
         ])
-        .arg(socket)
-        .arg(cmd.exe())
-        .args(args)
-        .env("ISMON_STATE_DIR", dir.state());
+        .arg(path)
+        .arg(program);
+    command
+}
+
+/// A command that runs `cmd args` in a mount namespace of its own, where
+/// `/dev` is an empty tmpfs and `/dev/log` a symlink to `socket`; the
+/// child's PID is the monitor's.
+pub fn command_with_private_dev_log(
+    cmd: Cmd,
+    dir: &TestDir,
+    socket: &Path,
+    args: &[&str],
+) -> Command {
+    let mut command = in_private_mount_namespace(
+        "mount -t tmpfs tmpfs /dev && ln -s \"$1\" /dev/log",
+        socket,
+        cmd.exe(),
+    );
+    command.args(args).env("ISMON_STATE_DIR", dir.state());
     command
 }
 

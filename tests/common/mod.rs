@@ -21,7 +21,8 @@
 //! - `server`: a fake TCP server and the server's end of a connection
 //! - `canned`: fake HTTP and SMTP servers with canned replies
 //! - `ports`: a free port, a port where nothing listens, IPv6 loopback
-//! - `dev_log`: a monitor in a namespace with a private /dev/log
+//! - `dev_log`: a command in a mount namespace of its own
+//!   (`in_private_mount_namespace`), a monitor with a private /dev/log there
 //! - `skip`: a test that cannot run here says so
 
 // Each test binary includes this module and uses a different subset of it.
