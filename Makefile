@@ -7,6 +7,8 @@
 #	make test		every test: cargo's, then contrib/'s
 #	make test-i686		the Rust tests again, built for IA-32 (musl)
 #	make lint		rustfmt, clippy, shellcheck, mandoc -Tlint
+#	make man		man/clp_httpmon.8 and man/clp_smtpmon.8 again from
+#				their one source, man/ismon.8.in
 #	make demo		watch both monitors detect a server that stops
 #	make rpm		an RPM of the build/ binaries (contrib/rpm)
 #	make fuzz		fuzz the reply parsers, FUZZ_SECONDS (60) per target
@@ -60,6 +62,11 @@ lint:
 	shellcheck $(SCRIPTS)
 	mandoc -Tlint -Wwarning $(MANS)
 
+# Both pages are committed, made from man/ismon.8.in: edit that, then run
+# this; tests/docs.rs fails while a page is not what it makes.
+man:
+	sh scripts/man.sh
+
 demo:
 	bash scripts/demo.sh
 
@@ -90,4 +97,4 @@ clean:
 	cargo clean
 	rm -rf build
 
-.PHONY: all i686 install test test-i686 lint demo rpm fuzz soak stress bench clean
+.PHONY: all i686 install test test-i686 lint man demo rpm fuzz soak stress bench clean

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const LO: &str = "127.0.0.1";
 
@@ -417,64 +417,6 @@ fn verbs_through_the_other_command_are_refused() {
 }
 
 #[test]
-fn kill_9_leaves_nothing_that_blocks_a_restart() {
-    let dir = TestDir::new("kill9");
-    let server = http_status_server(200);
-    let mut killed = start_monitor(Cmd::Http, &dir, "k1", LO, server.port(), FAST, &[]);
-    wait_probes(&killed, &dir, "k1", 1, QUICK);
-    killed.kill9();
-
-    let shown = disp(Cmd::Http, &dir, "k1");
-    assert_eq!(
-        shown.code,
-        Some(3),
-        "--disp after kill -9:\n{}",
-        shown.stdout
-    );
-    assert_eq!(shown.get("status"), Some("stale"), "{}", shown.stdout);
-
-    let mut restarted = start_monitor(Cmd::Http, &dir, "k1", LO, server.port(), FAST, &[]);
-    let shown = wait_probes(&restarted, &dir, "k1", 1, QUICK);
-    assert_eq!(shown.get("state"), Some("monitoring"), "{}", shown.stdout);
-    restarted.assert_logged(&event_body(Cmd::Http, 1, "k1", ""));
-    run_expect(Cmd::Http, &dir, &["k1", "--stop"], 0);
-    restarted.expect_exit(0, QUICK);
-}
-
-#[test]
-fn twenty_concurrent_starts_of_one_id_leave_exactly_one_running() {
-    let dir = TestDir::new("race");
-    let server = http_status_server(200);
-    let mut monitors: Vec<Monitor> = (0..20)
-        .map(|_| start_monitor(Cmd::Http, &dir, "race", LO, server.port(), FAST, &[]))
-        .collect();
-    let (settled, running) = survivors_of_a_race(&mut monitors, secs(10));
-    assert!(
-        settled && running.len() == 1,
-        "running after the race: {running:?}"
-    );
-    for monitor in monitors.iter_mut().filter(|m| m.pid() != running[0]) {
-        monitor.expect_exit(3, QUICK);
-        monitor.assert_logged(&event_body(Cmd::Http, 14, "race", ""));
-    }
-    let shown = wait_disp(Cmd::Http, &dir, "race", "the winner", QUICK, |d| {
-        d.is_live()
-    });
-    assert_eq!(
-        shown.num("pid"),
-        Some(u64::from(running[0])),
-        "{}",
-        shown.stdout
-    );
-    run_expect(Cmd::Http, &dir, &["race", "--stop"], 0);
-    let winner = monitors
-        .iter_mut()
-        .find(|m| m.pid() == running[0])
-        .expect("found above");
-    winner.expect_exit(0, QUICK);
-}
-
-#[test]
 fn sigterm_and_sigint_end_the_monitor_with_event_3_and_exit_0() {
     for (id, signal) in [("term1", "TERM"), ("int1", "INT")] {
         let dir = TestDir::new("signal");
@@ -502,51 +444,6 @@ fn sighup_does_not_end_the_monitor() {
     );
     run_expect(Cmd::Http, &dir, &["hup1", "--stop"], 0);
     monitor.expect_exit(0, QUICK);
-}
-
-#[test]
-fn stop_is_prompt_while_a_probe_waits_on_a_long_timeout() {
-    let dir = TestDir::new("stopprompt");
-    let server = http_server(LO_ANY, |_| HttpReply::Silent).expect("bind");
-    let mut monitor = start_monitor(
-        Cmd::Http,
-        &dir,
-        "slow1",
-        LO,
-        server.port(),
-        Timing::new(1, 1, 10),
-        &[],
-    );
-    assert!(
-        server.wait_connections(1, QUICK),
-        "the monitor never connected"
-    );
-    // The probe now waits for a reply that never comes; give the request a
-    // moment to land so the probe is inside its read.
-    assert!(wait_until(QUICK, || server
-        .record(0)
-        .map_or(false, |r| r.received.ends_with(b"\r\n\r\n"))));
-    let started = Instant::now();
-    let stop = run_expect(Cmd::Http, &dir, &["slow1", "--stop"], 0);
-    assert!(
-        stop.elapsed < secs(2),
-        "--stop during a 10 s probe took {:?}",
-        stop.elapsed
-    );
-    let status = monitor.wait_exit(secs(2));
-    assert!(
-        status.is_some(),
-        "monitor still running {:?} after --stop; stderr:\n{}",
-        started.elapsed(),
-        monitor.stderr_text()
-    );
-    monitor.expect_exit(0, QUICK);
-    monitor.assert_logged(&event_body(Cmd::Http, 3, "slow1", ""));
-    assert!(
-        monitor.event_lines(6).is_empty(),
-        "a stop is not a failure; stderr:\n{}",
-        monitor.stderr_text()
-    );
 }
 
 #[test]

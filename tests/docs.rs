@@ -1,6 +1,8 @@
 //! The man pages are the reference: every event, option, verb and exit
 //! status the code has must appear in them, and they must pass mandoc's
 //! lint. The lists come from the code, so the pages cannot drift from it.
+//! Both pages are made from one source, man/ismon.8.in, by scripts/man.sh
+//! (`make man`); the committed pages must be what it makes.
 
 use std::path::Path;
 use std::process::Command;
@@ -138,4 +140,33 @@ fn man_pages_pass_mandoc_lint() {
         out.status.success() && report.trim().is_empty(),
         "mandoc -Tlint:\n{report}"
     );
+}
+
+#[test]
+fn man_pages_are_what_scripts_man_sh_makes_of_their_one_source() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scratch = std::env::temp_dir().join(format!("ismon-man-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let out = Command::new("sh")
+        .arg(repo.join("scripts").join("man.sh"))
+        .arg(&scratch)
+        .output()
+        .expect("run sh scripts/man.sh");
+    assert!(
+        out.status.success(),
+        "sh scripts/man.sh failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for proto in BOTH {
+        let name = format!("{}.8", proto.command());
+        let made = std::fs::read(scratch.join(&name)).unwrap_or_default();
+        let committed = std::fs::read(repo.join("man").join(&name)).unwrap_or_default();
+        assert!(
+            !made.is_empty() && made == committed,
+            "man/{name} is not what scripts/man.sh makes of man/ismon.8.in: \
+             edit man/ismon.8.in, not the page, then run `make man`"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
 }

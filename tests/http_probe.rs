@@ -34,8 +34,13 @@ fn assert_failed_record(dir: &TestDir, id: &str, last_result: &str) {
     );
 }
 
+/// A silent server fails each probe at TIMEOUT with `select error[110]`
+/// (hostile.rs: `http_silent_after_accept`); here it stands for any failing
+/// server, to pin what the retries do: RETRIES more probes, INTERVAL apart,
+/// one connection each, then event 6, within the SPEC's bound and not
+/// before RETRIES × INTERVAL.
 #[test]
-fn silent_server_fails_at_response_timeout_within_detection_bound() {
+fn failed_probes_are_retried_interval_apart_each_on_a_connection_of_its_own() {
     let dir = TestDir::new("silent");
     let server = http_server(LO_ANY, |_| HttpReply::Silent).expect("bind");
     let timing = Timing::new(2, 2, 1);
@@ -60,11 +65,13 @@ fn silent_server_fails_at_response_timeout_within_detection_bound() {
     );
     monitor.assert_logged(&event_body(HTTP, 6, "quiet", ""));
     assert_eq!(server.connections(), 3, "one connection per probe");
-    assert_failed_record(&dir, "quiet", "select error[110]");
 }
 
+/// A trickling server fails the probe at TIMEOUT with `select error[110]`
+/// (hostile.rs: `http_trickles_the_status_line`, the same server); here:
+/// the monitor also lets go of the connection then, not later.
 #[test]
-fn trickling_server_fails_the_probe_at_timeout_not_later() {
+fn a_probe_that_times_out_closes_its_connection_at_timeout() {
     let dir = TestDir::new("trickle");
     let server = http_server(LO_ANY, |_| {
         HttpReply::Trickle(b"HTTP/1.1 200 OK\r\n\r\n".to_vec(), secs(1))
@@ -72,13 +79,7 @@ fn trickling_server_fails_the_probe_at_timeout_not_later() {
     .expect("bind");
     let timing = Timing::new(1, 1, 2);
     let mut monitor = start_monitor(HTTP, &dir, "drip", LO, server.port(), timing, &[]);
-    let (_, first_failure) = monitor.wait_event(74, secs(2) + MARGIN);
-    assert!(
-        first_failure >= ms(1900) && first_failure <= secs(3),
-        "a probe against a trickling server failed after {first_failure:?}, TIMEOUT is 2 s; stderr:\n{}",
-        monitor.stderr_text()
-    );
-    monitor.assert_logged(&event_body(HTTP, 74, "drip", "110"));
+    monitor.wait_event(74, secs(2) + MARGIN);
     let record = server.record(0).expect("first connection");
     assert!(
         wait_until(QUICK, || server
@@ -96,11 +97,14 @@ fn trickling_server_fails_the_probe_at_timeout_not_later() {
         "the monitor held the trickling connection for {held:?}, TIMEOUT is 2 s"
     );
     monitor.expect_exit(1, timing.bound());
-    monitor.assert_logged(&event_body(HTTP, 6, "drip", ""));
 }
 
+/// A port where nothing listens fails each probe at once with `connect
+/// error[111]` and leaves a failed record (hostile.rs:
+/// `http_nothing_listening`, `smtp_nothing_listening`); here: the order of
+/// a failed monitor's events, for both commands.
 #[test]
-fn port_with_nothing_listening_fails_with_connect_error_111() {
+fn a_failed_monitor_logs_1_2_each_failed_probe_then_6_in_that_order() {
     let dir = TestDir::new("refused");
     let mut monitors: Vec<Monitor> = BOTH
         .iter()
@@ -136,17 +140,6 @@ fn port_with_nothing_listening_fails_with_connect_error_111() {
         for body in &expected {
             monitor.assert_logged(body);
         }
-    }
-    for cmd in BOTH {
-        let shown = disp(cmd, &dir, &format!("nobody-{}", cmd.kind()));
-        assert_eq!(shown.code, Some(3), "{}", shown.stdout);
-        assert_eq!(shown.get("state"), Some("failed"), "{}", shown.stdout);
-        assert_eq!(
-            shown.get("last_result"),
-            Some("connect error[111]"),
-            "{}",
-            shown.stdout
-        );
     }
 }
 
@@ -341,63 +334,6 @@ fn ipv6_server_on_loopback_is_monitored_with_bracketed_host_header() {
     }
 }
 
-#[test]
-fn non_http_reply_fails_at_once_with_invalid_response() {
-    let dir = TestDir::new("nonhttp");
-    let server = http_server(LO_ANY, |_| {
-        HttpReply::SendAndHold(b"SSH-2.0-OpenSSH_9.2\r\n".to_vec())
-    })
-    .expect("bind");
-    // TIMEOUT 5 s: waiting for it would be the bug.
-    let timing = Timing::new(1, 1, 5);
-    let mut monitor = start_monitor(HTTP, &dir, "ssh", LO, server.port(), timing, &[]);
-    let (_, first) = monitor.wait_event(82, secs(1) + MARGIN);
-    assert!(first < secs(2), "invalid response detected after {first:?}");
-    monitor.assert_logged(&event_body(HTTP, 82, "ssh", ""));
-    monitor.expect_exit(1, secs(1) + MARGIN);
-    // The record shows an excerpt, escaped once (printable ASCII kept, `"`
-    // and `\` escaped, everything else as \xNN): no `\\`, no `\"` here.
-    let shown = disp(HTTP, &dir, "ssh");
-    let last = shown.get("last_result").unwrap_or("");
-    assert!(
-        last.starts_with(r#"invalid response "SSH-2.0-OpenSSH_9.2"#)
-            && last.ends_with('"')
-            && !last.contains(r"\\")
-            && !last.contains(r#"\""#),
-        "last_result should be `invalid response \"<excerpt>\"` as in {:?}:\n{}",
-        r#"invalid response "SSH-2.0-OpenSSH_9.2\x0d\x0a""#,
-        shown.stdout
-    );
-}
-
-#[test]
-fn connection_closed_before_a_full_reply_fails_with_recv_error_0() {
-    let replies = [
-        ("closed", HttpReply::Close),
-        ("partial", HttpReply::Send(b"HTTP/1.1 20".to_vec())),
-    ];
-    let dir = TestDir::new("closed");
-    let servers: Vec<FakeServer> = replies
-        .iter()
-        .map(|(_, reply)| {
-            let reply = reply.clone();
-            http_server(LO_ANY, move |_| reply.clone()).expect("bind")
-        })
-        .collect();
-    let mut monitors: Vec<Monitor> = replies
-        .iter()
-        .zip(&servers)
-        .map(|((id, _), server)| start_monitor(HTTP, &dir, id, LO, server.port(), FAST, &[]))
-        .collect();
-    for ((id, _), monitor) in replies.iter().zip(monitors.iter_mut()) {
-        monitor.expect_exit(1, FAST.bound());
-        monitor.assert_logged(&event_body(HTTP, 75, id, "0"));
-    }
-    for (id, _) in &replies {
-        assert_failed_record(&dir, id, "recv error[0]");
-    }
-}
-
 /// One server per (id, reply), each answering every request with its reply.
 fn servers_sending(replies: &[(&str, &[u8])]) -> Vec<FakeServer> {
     replies
@@ -407,97 +343,6 @@ fn servers_sending(replies: &[(&str, &[u8])]) -> Vec<FakeServer> {
             http_server(LO_ANY, move |_| HttpReply::Send(bytes.clone())).expect("bind")
         })
         .collect()
-}
-
-#[test]
-fn crlf_and_control_bytes_in_a_reply_never_reach_stderr_unescaped() {
-    let replies: [(&str, &[u8]); 2] = [
-        // Not a status line: event 82.
-        (
-            "inject82",
-            b"HTTP/1.1 2\x1b[31m00 OK\rINJECTED <event: 6> forged\n\x00\x7f\r\n\r\n",
-        ),
-        // A status line whose reason phrase carries the injection: event 83.
-        (
-            "inject83",
-            b"HTTP/1.1 503 Bad\rINJECTED <event: 6> forged\x1b[0m\r\n\r\n",
-        ),
-    ];
-    let dir = TestDir::new("inject");
-    let servers = servers_sending(&replies);
-    let mut monitors: Vec<Monitor> = replies
-        .iter()
-        .zip(&servers)
-        .map(|((id, _), server)| {
-            start_monitor(HTTP, &dir, id, LO, server.port(), FAST, &["-h", "/x"])
-        })
-        .collect();
-    for ((id, _), monitor) in replies.iter().zip(monitors.iter_mut()) {
-        monitor.expect_exit(1, FAST.bound());
-        let raw = monitor.stderr_raw();
-        assert!(
-            !raw.iter().any(|&b| (b < 0x20 && b != b'\n') || b == 0x7f),
-            "{id}: a control byte reached stderr: {:?}",
-            String::from_utf8_lossy(&raw)
-        );
-        // Every line is the monitor's own: the log layout, or at least its
-        // `ident[pid]: ` (the notice about a syslog daemon not reading).
-        let own = format!("{}[{}]: ", HTTP.name(), monitor.pid());
-        for line in monitor.stderr_lines() {
-            let text = line.text();
-            let parsed = parse_log_line(&text);
-            assert!(
-                parsed.map_or(false, |p| p.pid == monitor.pid()) || text.starts_with(&own),
-                "{id}: a stderr line not written by the monitor: {text:?}"
-            );
-        }
-        assert_eq!(
-            monitor.event_lines(6).len(),
-            1,
-            "{id}: exactly the monitor's own event 6; stderr:\n{}",
-            monitor.stderr_text()
-        );
-        let shown = disp(HTTP, &dir, id);
-        assert!(
-            !shown
-                .stdout
-                .bytes()
-                .any(|b| (b < 0x20 && b != b'\n') || b == 0x7f),
-            "{id}: a control byte reached --disp: {:?}",
-            shown.stdout
-        );
-    }
-    monitors[0].assert_logged(&event_body(HTTP, 82, "inject82", ""));
-    monitors[1].assert_logged(&event_body(HTTP, 83, "inject83", "503"));
-}
-
-/// Serves `reply` (then holds the connection open) and asserts that the
-/// probe fails with event 82 and the monitor exits 1, not crashes or hangs.
-fn assert_reply_is_invalid_response(id: &str, reply: Vec<u8>) {
-    let dir = TestDir::new(id);
-    let server = http_server(LO_ANY, move |_| HttpReply::SendAndHold(reply.clone())).expect("bind");
-    let timing = Timing::new(1, 1, 2);
-    let mut monitor = start_monitor(HTTP, &dir, id, LO, server.port(), timing, &[]);
-    monitor.wait_event(82, timing.bound());
-    monitor.assert_logged(&event_body(HTTP, 82, id, ""));
-    monitor.expect_exit(1, timing.bound());
-    monitor.assert_logged(&event_body(HTTP, 6, id, ""));
-}
-
-#[test]
-fn status_line_longer_than_the_reply_buffer_is_an_invalid_response() {
-    // A plausible start, then 100 kB without a line end.
-    let mut reply = b"HTTP/1.1 200 ".to_vec();
-    reply.extend(std::iter::repeat(b'x').take(100_000));
-    assert_reply_is_invalid_response("longline", reply);
-}
-
-#[test]
-fn binary_reply_is_an_invalid_response() {
-    let reply: Vec<u8> = (0..65_536u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    assert_reply_is_invalid_response("binary", reply);
 }
 
 #[test]
@@ -638,13 +483,21 @@ fn probes_start_interval_apart_without_drift() {
 
 #[test]
 fn wake_up_latency_never_accumulates_into_drift() {
-    // Every sleep ends a little after its slot (timer slack, scheduling,
-    // load): that lateness is noise around the 1 s grid, always positive,
-    // and must not add up from one probe to the next. The smallest offset
-    // from the grid among the last probes is compared with the smallest
-    // among the first: load only adds noise on top of each, while drift of
-    // even 1 ms a probe would put 8 ms between them.
-    const PROBES: usize = 13;
+    // Every sleep ends a little after its slot (timer slack, about 1 ms for
+    // a wait of a second, scheduling, load), and that lateness must not
+    // shift the slots that follow. Natural lateness is too small to tell
+    // from noise with a generous bound, so it is made large: the monitor is
+    // stopped LEAD before one slot and continued LATE after it, and so wakes
+    // from LATE to LATE + LEAD late (a stopped sleep may keep what was left
+    // of it), as a sleep that ends late does; less than an INTERVAL late: a
+    // later one gives its slot up (see faults.rs). The probes after it must
+    // stand on the grid of the first one; a schedule that counted from the
+    // late start would put each of them at least LATE off it.
+    const LEAD: Duration = Duration::from_millis(150);
+    const LATE: Duration = Duration::from_millis(300);
+    // Far below LATE, far above what start-up and load add to one probe.
+    const OFF_GRID: Duration = Duration::from_millis(150);
+    const AFTER: usize = 3;
     let dir = TestDir::new("drift");
     let server = http_status_server(200);
     let mut monitor = start_monitor(
@@ -657,33 +510,54 @@ fn wake_up_latency_never_accumulates_into_drift() {
         &[],
     );
     assert!(
-        server.wait_connections(PROBES, secs(PROBES as u64 - 1) + MARGIN),
-        "{PROBES} probes should start within {} s; stderr:\n{}",
-        PROBES - 1,
+        server.wait_connections(2, secs(1) + MARGIN),
+        "2 probes should start within 1 s; stderr:\n{}",
         monitor.stderr_text()
     );
-    let accepted: Vec<Instant> = server
+    let origin = server.record(0).expect("first connection").accepted_at;
+    let slot = |k: usize| origin + secs(k as u64);
+    // The first slot still far enough ahead to stop the monitor before it.
+    let late = (2..)
+        .find(|&k| slot(k) > Instant::now() + LEAD + ms(100))
+        .expect("a slot ahead");
+    // Not waits for something to happen: the fault itself, timed.
+    std::thread::sleep((slot(late) - LEAD).saturating_duration_since(Instant::now()));
+    monitor.signal("STOP");
+    std::thread::sleep((slot(late) + LATE).saturating_duration_since(Instant::now()));
+    monitor.signal("CONT");
+    let probes = late + 1 + AFTER;
+    assert!(
+        server.wait_connections(probes, secs(AFTER as u64 + 1) + MARGIN),
+        "{AFTER} probes should follow the late one within {AFTER} s; stderr:\n{}",
+        monitor.stderr_text()
+    );
+    // Offsets from the grid, in milliseconds; negative would be early.
+    let offsets: Vec<i128> = server
         .records()
         .iter()
-        .take(PROBES)
-        .map(|r| r.accepted_at)
-        .collect();
-    // Offsets from the grid, in microseconds; negative would be early.
-    let offsets: Vec<i64> = accepted
-        .iter()
+        .take(probes)
         .enumerate()
-        .map(|(k, at)| (*at - accepted[0]).as_micros() as i64 - k as i64 * 1_000_000)
+        .map(|(k, r)| {
+            let grid = slot(k);
+            if r.accepted_at >= grid {
+                (r.accepted_at - grid).as_millis() as i128
+            } else {
+                -((grid - r.accepted_at).as_millis() as i128)
+            }
+        })
         .collect();
-    let first = offsets[1..5].iter().min().copied().unwrap();
-    let last = offsets[PROBES - 4..].iter().min().copied().unwrap();
+    let (late_ms, off_ms) = (LATE.as_millis() as i128, OFF_GRID.as_millis() as i128);
     assert!(
-        last - first < 5_000,
-        "the schedule drifts: offsets from the 1 s grid (us) {offsets:?}"
+        offsets[late] >= late_ms - 50,
+        "probe {late} was not woken late, so this test tested nothing: offsets (ms) {offsets:?}"
     );
-    assert!(
-        offsets.iter().all(|&o| o > -5_000),
-        "a probe started early: {offsets:?}"
-    );
+    for (k, offset) in offsets.iter().enumerate().filter(|&(k, _)| k != late) {
+        assert!(
+            -off_ms < *offset && *offset < off_ms,
+            "probe {k} started {offset} ms off the 1 s grid (probe {late} woke {late_ms} ms \
+             late): the schedule drifts; offsets (ms) {offsets:?}"
+        );
+    }
     monitor.assert_running("healthy server");
 }
 

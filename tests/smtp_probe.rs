@@ -101,61 +101,6 @@ fn noop_answered_500_fails_with_invalid_status_code() {
 }
 
 #[test]
-fn silent_smtp_server_fails_at_response_timeout() {
-    let dir = TestDir::new("smtpsilent");
-    let server = smtp_server(LO_ANY, |_| SmtpReplies::new("", "")).expect("bind");
-    let timing = Timing::new(1, 1, 2);
-    let mut monitor = start_monitor(SMTP, &dir, "mute", LO, server.port(), timing, &[]);
-    let (_, first) = monitor.wait_event(74, secs(2) + MARGIN);
-    assert!(
-        first >= secs(2) - std::time::Duration::from_millis(100) && first <= secs(3),
-        "a silent SMTP server failed the probe after {first:?}, TIMEOUT is 2 s"
-    );
-    monitor.expect_exit(1, timing.bound());
-    monitor.assert_logged(&event_body(SMTP, 74, "mute", "110"));
-    monitor.assert_logged(&event_body(SMTP, 6, "mute", ""));
-}
-
-#[test]
-fn non_smtp_or_overlong_replies_fail_with_invalid_response() {
-    let long_greeting = format!("220 {}\r\n", "x".repeat(10_000));
-    let scripts = [
-        (
-            "httpish",
-            SmtpReplies::new("HTTP/1.1 400 Bad Request\r\n\r\n", "250 OK\r\n"),
-        ),
-        ("longgreet", SmtpReplies::new(&long_greeting, "250 OK\r\n")),
-        (
-            "garbage",
-            SmtpReplies::new("220 ready\r\n", "\x00\x01\x02 not a reply\r\n"),
-        ),
-    ];
-    let dir = TestDir::new("smtpinvalid");
-    let servers: Vec<FakeServer> = scripts
-        .iter()
-        .map(|(_, replies)| {
-            let replies = replies.clone();
-            smtp_server(LO_ANY, move |_| replies.clone()).expect("bind")
-        })
-        .collect();
-    let timing = Timing::new(1, 1, 2);
-    let mut monitors: Vec<Monitor> = scripts
-        .iter()
-        .zip(&servers)
-        .map(|((id, _), server)| start_monitor(SMTP, &dir, id, LO, server.port(), timing, &[]))
-        .collect();
-    for ((id, _), monitor) in scripts.iter().zip(monitors.iter_mut()) {
-        monitor.expect_exit(1, timing.bound());
-        monitor.assert_logged(&event_body(SMTP, 82, id, ""));
-        let raw = monitor.stderr_raw();
-        assert!(
-            !raw.iter().any(|&b| b < 0x20 && b != b'\n'),
-            "{id}: a control byte reached stderr"
-        );
-    }
-}
-
-#[test]
 fn replies_sent_early_in_one_packet_are_parsed_as_a_stream() {
     let dir = TestDir::new("smtppipe");
     // Greeting and the NOOP reply arrive together, before NOOP is sent; the

@@ -1,7 +1,9 @@
-//! What reaches the system log, and that a stalled log never delays
-//! detection. Each monitor runs in a mount namespace of its own whose
-//! `/dev/log` is a datagram socket of the test; the host's log is never
-//! touched.
+//! What reaches the system log: the datagrams, their priorities and
+//! layout, and the count and notice of lines a full log did not take. (A
+//! log daemon that stalls, vanishes or restarts is a fault of the monitor's
+//! world: faults.rs.) Each monitor runs in a mount namespace of its own
+//! whose `/dev/log` is a datagram socket of the test; the host's log is
+//! never touched.
 
 mod common;
 
@@ -118,45 +120,6 @@ fn syslog_lines_use_the_syslog3_layout_with_level_priorities_and_the_monitor_pid
         let shown = disp(cmd, &dir, "logged");
         assert_eq!(shown.num("syslog_dropped"), Some(0), "{}", shown.stdout);
     }
-}
-
-#[test]
-fn a_stalled_dev_log_never_delays_detection_of_a_dead_server() {
-    const TEST: &str = "a_stalled_dev_log_never_delays_detection_of_a_dead_server";
-    if !private_dev_available() {
-        skip(
-            TEST,
-            "`unshare -m` with a tmpfs over /dev is not permitted here",
-        );
-        return;
-    }
-    let dir = TestDir::new("stalled");
-    let (_never_read, filler, path) = stalled_log_socket(&dir);
-
-    let timing = Timing::new(1, 2, 1);
-    let port = closed_port();
-    let port_arg = port.to_string();
-    let mut monitor = start_with_log(
-        Cmd::Http,
-        &dir,
-        &path,
-        &[
-            "stalled", "-s", LO, "-n", &port_arg, "-i", "1", "-c", "2", "-r", "1",
-        ],
-    );
-    let detected = monitor.expect_exit(1, timing.bound());
-    assert!(
-        detected >= secs(timing.retries * timing.interval),
-        "exited after {detected:?}"
-    );
-    monitor.assert_logged(&event_body(Cmd::Http, 6, "stalled", ""));
-    let shown = disp(Cmd::Http, &dir, "stalled");
-    assert!(
-        shown.num("syslog_dropped").unwrap_or(0) > 0,
-        "lines dropped on a full /dev/log should be counted:\n{}",
-        shown.stdout
-    );
-    drop(filler);
 }
 
 #[test]
