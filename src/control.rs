@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use crate::cli::Command;
 use crate::error::{EXIT_IN_USE, EXIT_STOPPED};
-use crate::log::{write_local_time, Event, Level, Logger};
+use crate::event::{Event, Level};
+use crate::log::{write_local_time, Logger};
 use crate::registry::{Found, Look, Removal, StateDir};
 use crate::{retry, sys, Protocol};
 

@@ -25,6 +25,7 @@ pub mod cli;
 pub mod control;
 pub mod error;
 pub mod escape;
+pub mod event;
 pub mod log;
 pub mod monitor;
 pub mod probe;
@@ -39,7 +40,8 @@ use std::io::Write;
 
 use crate::cli::Command;
 pub use crate::error::{EXIT_FAILED, EXIT_IN_USE, EXIT_STOPPED, EXIT_SYSTEM, EXIT_USAGE};
-use crate::log::{Event, Level, Logger};
+use crate::event::{Event, Level};
+use crate::log::Logger;
 pub use crate::protocol::Protocol;
 
 /// The whole command: arguments in, exit status out.

@@ -1,5 +1,5 @@
-//! Event numbers and their texts, and the two places every message goes: the
-//! system log and standard error.
+//! The two places every message goes: the system log and standard error.
+//! (What the messages say is `event`'s table.)
 //!
 //! syslog(3) sends on a blocking socket and hangs for good once the syslog
 //! daemon stops reading, so the datagrams are written here, to `/dev/log`,
@@ -16,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{SysError, EXIT_SYSTEM};
 use crate::escape::LineBuf;
+use crate::event::{Event, Failure, Level};
 use crate::protocol::Protocol;
 use crate::sys;
 
@@ -23,155 +24,6 @@ use crate::sys;
 const SYSLOG_PATH: &str = "/dev/log";
 /// LOG_DAEMON, as syslog.h numbers it.
 const FACILITY_DAEMON: u8 = 3 << 3;
-
-/// syslog severity of an event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    Err = 3,
-    Warning = 4,
-    Info = 6,
-}
-
-/// Everything the commands report, numbered as the product's message table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
-    Started,
-    WillStart,
-    WillStop,
-    Terminating,
-    Paused,
-    Resumed,
-    InvalidParameter,
-    NoIdentifier,
-    IdentifierInUse,
-    CouldNotStop,
-    SystemError { func: &'static str, errno: i32 },
-    SocketError(i32),
-    ConnectError(i32),
-    SendError(i32),
-    SelectError(i32),
-    RecvError(i32),
-    ResolveError(i32),
-    InvalidResponse,
-    InvalidStatus(u16),
-}
-
-impl Event {
-    /// Every event the commands can log, with `n` for each number they
-    /// carry and `func` for a system call's name: what a check that the man
-    /// pages list them all enumerates.
-    pub fn catalogue(func: &'static str, n: i32) -> [Event; 19] {
-        [
-            Event::Started,
-            Event::WillStart,
-            Event::WillStop,
-            Event::Terminating,
-            Event::Paused,
-            Event::Resumed,
-            Event::InvalidParameter,
-            Event::NoIdentifier,
-            Event::IdentifierInUse,
-            Event::CouldNotStop,
-            Event::SystemError { func, errno: n },
-            Event::SocketError(n),
-            Event::ConnectError(n),
-            Event::SendError(n),
-            Event::SelectError(n),
-            Event::RecvError(n),
-            Event::ResolveError(n),
-            Event::InvalidResponse,
-            Event::InvalidStatus(n as u16),
-        ]
-    }
-
-    pub fn number(self) -> u32 {
-        match self {
-            Event::Started => 1,
-            Event::WillStart => 2,
-            Event::WillStop => 3,
-            Event::Terminating => 6,
-            Event::Paused => 7,
-            Event::Resumed => 8,
-            Event::InvalidParameter => 11,
-            Event::NoIdentifier => 13,
-            Event::IdentifierInUse => 14,
-            Event::CouldNotStop => 15,
-            Event::SystemError { .. } => 42,
-            Event::SocketError(_) => 71,
-            Event::ConnectError(_) => 72,
-            Event::SendError(_) => 73,
-            Event::SelectError(_) => 74,
-            Event::RecvError(_) => 75,
-            Event::ResolveError(_) => 81,
-            Event::InvalidResponse => 82,
-            Event::InvalidStatus(_) => 83,
-        }
-    }
-
-    pub fn level(self) -> Level {
-        match self {
-            Event::Started
-            | Event::WillStart
-            | Event::WillStop
-            | Event::Paused
-            | Event::Resumed => Level::Info,
-            Event::Terminating
-            | Event::InvalidParameter
-            | Event::NoIdentifier
-            | Event::IdentifierInUse
-            | Event::CouldNotStop
-            | Event::SystemError { .. }
-            | Event::SocketError(_) => Level::Err,
-            _ => Level::Warning,
-        }
-    }
-
-    /// The text of the English guide, without the `[ID:…]` suffix.
-    pub fn write_text(self, out: &mut impl fmt::Write, proto: Protocol) -> fmt::Result {
-        let cmd = proto.command();
-        let p = proto.name();
-        match self {
-            Event::Started => write!(out, "{cmd} started monitoring the {p} daemon."),
-            Event::WillStart => write!(out, "{cmd} will start monitoring the {p} daemon."),
-            Event::WillStop => write!(out, "{cmd} will stop monitoring the {p} daemon."),
-            Event::Terminating => write!(out, "{cmd} detected an error and will be terminated."),
-            Event::Paused => write!(out, "{cmd} will stop monitoring."),
-            Event::Resumed => write!(out, "{cmd} will start monitoring."),
-            Event::InvalidParameter => write!(out, "The parameter value of the {cmd} is invalid."),
-            Event::NoIdentifier => {
-                write!(out, "An identifier is not specified in the {cmd} command.")
-            }
-            Event::IdentifierInUse => write!(out, "The specified identifier is already used."),
-            Event::CouldNotStop => write!(out, "{cmd} could not perform the end processing."),
-            Event::SystemError { func, errno } => {
-                write!(out, "{cmd} has detected system error ({func} {errno}).")
-            }
-            Event::SocketError(n) => {
-                write!(out, "{cmd} has detected network error(socket error[{n}]).")
-            }
-            Event::ConnectError(n) => {
-                write!(out, "{cmd} has detected network error(connect error[{n}]).")
-            }
-            Event::SendError(n) => {
-                write!(out, "{cmd} has detected network error(send error[{n}]).")
-            }
-            Event::SelectError(n) => {
-                write!(out, "{cmd} has detected network error(select error[{n}]).")
-            }
-            Event::RecvError(n) => {
-                write!(out, "{cmd} has detected network error(recv error[{n}]).")
-            }
-            Event::ResolveError(n) => write!(out, "Failed to obtain the IP address.(error[{n}])."),
-            Event::InvalidResponse => {
-                write!(out, "{cmd} has detected an error in {p}(invalid response).")
-            }
-            Event::InvalidStatus(n) => write!(
-                out,
-                "{cmd} has detected an error in {p}(invalid status code[{n}])."
-            ),
-        }
-    }
-}
 
 /// One syslog or stderr line: the longest ID and an errno fit many times.
 type Line = LineBuf<1024>;
@@ -242,13 +94,7 @@ impl Logger {
     /// Logs a system error (event 42) with its detail, and gives exit
     /// status 4.
     pub fn system_failure(&mut self, id: &str, e: &SysError) -> i32 {
-        self.event(
-            Event::SystemError {
-                func: e.func,
-                errno: e.errno(),
-            },
-            Some(id),
-        );
+        self.event(Event::Failed(Failure::System(e.func, e.errno())), Some(id));
         self.note(Level::Err, &e.to_string());
         EXIT_SYSTEM
     }
@@ -402,62 +248,5 @@ pub fn write_local_time(out: &mut impl fmt::Write, secs: i64) -> fmt::Result {
             )
         }
         None => write!(out, "@{secs}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn text(e: Event, p: Protocol) -> String {
-        let mut s = String::new();
-        e.write_text(&mut s, p).unwrap();
-        s
-    }
-
-    #[test]
-    fn texts_follow_the_guide() {
-        assert_eq!(
-            text(Event::ConnectError(111), Protocol::Http),
-            "clp_httpmon has detected network error(connect error[111])."
-        );
-        assert_eq!(
-            text(Event::Started, Protocol::Smtp),
-            "clp_smtpmon started monitoring the SMTP daemon."
-        );
-        assert_eq!(
-            text(Event::InvalidStatus(421), Protocol::Smtp),
-            "clp_smtpmon has detected an error in SMTP(invalid status code[421])."
-        );
-        assert_eq!(
-            text(
-                Event::SystemError {
-                    func: "open",
-                    errno: 13
-                },
-                Protocol::Http
-            ),
-            "clp_httpmon has detected system error (open 13)."
-        );
-    }
-
-    #[test]
-    fn the_catalogue_has_every_number_once() {
-        let mut numbers: Vec<u32> = Event::catalogue("f", 1)
-            .iter()
-            .map(|e| e.number())
-            .collect();
-        numbers.dedup();
-        assert_eq!(
-            numbers,
-            [1, 2, 3, 6, 7, 8, 11, 13, 14, 15, 42, 71, 72, 73, 74, 75, 81, 82, 83]
-        );
-    }
-
-    #[test]
-    fn levels() {
-        assert_eq!(Event::Terminating.level(), Level::Err);
-        assert_eq!(Event::SelectError(110).level(), Level::Warning);
-        assert_eq!(Event::Paused.level(), Level::Info);
     }
 }

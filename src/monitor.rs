@@ -19,8 +19,9 @@ use crate::cli::Config;
 use crate::error::SysError;
 use crate::error::{EXIT_FAILED, EXIT_IN_USE, EXIT_STOPPED, EXIT_SYSTEM};
 use crate::escape::{write_escaped, LineBuf};
-use crate::log::{epoch_now, Event, Level, Logger};
-use crate::probe::{Failure, Prober, Requests, Stop, TIMED_OUT};
+use crate::event::{Event, Failure, Level};
+use crate::log::{epoch_now, Logger};
+use crate::probe::{Prober, Requests, Stop};
 use crate::registry::{self, AcquireError, Lease, StateDir, BODY_MAX, PROCESS_START};
 use crate::{sys, Protocol};
 
@@ -91,21 +92,6 @@ impl Requests for Signals {
             }
         }
         false
-    }
-}
-
-/// The event a failed probe is reported with: the product's table.
-fn event_of(f: Failure) -> Event {
-    match f {
-        Failure::Resolve(n) => Event::ResolveError(n),
-        Failure::Socket(n) => Event::SocketError(n),
-        Failure::Connect(n) => Event::ConnectError(n),
-        Failure::Send(n) => Event::SendError(n),
-        Failure::Timeout => Event::SelectError(TIMED_OUT),
-        Failure::Recv(n) => Event::RecvError(n),
-        Failure::InvalidResponse => Event::InvalidResponse,
-        Failure::Status(code) => Event::InvalidStatus(code),
-        Failure::System(func, errno) => Event::SystemError { func, errno },
     }
 }
 
@@ -245,8 +231,7 @@ impl<'a> Monitor<'a> {
                 }
                 Err(Stop::Failed(f)) => {
                     self.failures += 1;
-                    let event = event_of(f);
-                    log.event(event, Some(id));
+                    log.event(Event::Failed(f), Some(id));
                     self.set_result(Some(f));
                     self.failed_in_row += 1;
                     if self.failed_in_row > self.cfg.retries {
@@ -297,11 +282,9 @@ impl<'a> Monitor<'a> {
                     // the schedule with a plain sleep.
                     if !self.poll_failing {
                         self.poll_failing = true;
+                        let errno = e.raw_os_error().unwrap_or(0);
                         log.event(
-                            Event::SystemError {
-                                func: "poll",
-                                errno: e.raw_os_error().unwrap_or(0),
-                            },
+                            Event::Failed(Failure::System("poll", errno)),
                             Some(self.cfg.id.as_str()),
                         );
                     }
@@ -371,7 +354,7 @@ impl<'a> Monitor<'a> {
                 let _ = r.write_str("ok");
             }
             Some(f) => {
-                let _ = f.write_short(r);
+                let _ = f.write_cause(r);
                 if f == Failure::InvalidResponse {
                     let _ = r.write_str(" \"");
                     let _ = write_escaped(r, self.prober.reply_excerpt());

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use ismon::log::{Event, Level};
+use ismon::event::{Event, Level};
 use ismon::{cli, Protocol};
 
 fn page(proto: Protocol) -> String {

@@ -15,51 +15,10 @@ use std::os::unix::io::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
 
 use crate::cli::{Config, Server};
+pub use crate::event::Failure;
+use crate::event::TIMED_OUT;
 use crate::sys::{self, AddrList};
 use crate::Protocol;
-
-/// ETIMEDOUT, as the product reports a wait that ran out.
-pub const TIMED_OUT: i32 = libc::ETIMEDOUT;
-
-/// Why a probe failed, one value per message of the product's table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Failure {
-    /// The name did not resolve (getaddrinfo's code).
-    Resolve(i32),
-    /// No socket could be made (errno): a fault of this host, not the server.
-    Socket(i32),
-    /// Connecting failed (errno; ETIMEDOUT when the deadline passed).
-    Connect(i32),
-    /// Sending failed (errno).
-    Send(i32),
-    /// The reply did not come before the deadline.
-    Timeout,
-    /// Receiving failed (errno), or 0: the server closed before a full reply.
-    Recv(i32),
-    /// The reply is not one of the protocol, or longer than the buffer.
-    InvalidResponse,
-    /// The reply's status code says the server is not well.
-    Status(u16),
-    /// A call that cannot fail for the server's sake failed (function, errno).
-    System(&'static str, i32),
-}
-
-impl Failure {
-    /// The short phrase `--disp` shows as the last result.
-    pub fn write_short(self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
-        match self {
-            Failure::Resolve(n) => write!(out, "error[{n}] resolving name"),
-            Failure::Socket(n) => write!(out, "socket error[{n}]"),
-            Failure::Connect(n) => write!(out, "connect error[{n}]"),
-            Failure::Send(n) => write!(out, "send error[{n}]"),
-            Failure::Timeout => write!(out, "select error[{TIMED_OUT}]"),
-            Failure::Recv(n) => write!(out, "recv error[{n}]"),
-            Failure::InvalidResponse => write!(out, "invalid response"),
-            Failure::Status(code) => write!(out, "invalid status code[{code}]"),
-            Failure::System(func, n) => write!(out, "system error ({func} {n})"),
-        }
-    }
-}
 
 /// Why a probe ended without a verdict or with a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,7 +188,7 @@ impl<'a> Conn<'a> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     match self.wait(sys::WANT_WRITE)? {
                         Waited::Ready => {}
-                        Waited::TimedOut => return Err(Failure::Timeout.into()),
+                        Waited::TimedOut => return Err(Failure::Wait(TIMED_OUT).into()),
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -245,7 +204,7 @@ impl<'a> Conn<'a> {
         loop {
             match self.wait(sys::WANT_READ)? {
                 Waited::Ready => {}
-                Waited::TimedOut => return Err(Failure::Timeout.into()),
+                Waited::TimedOut => return Err(Failure::Wait(TIMED_OUT).into()),
             }
             match sys::recv(self.sock.as_fd(), buf) {
                 Ok(n) => return Ok(n),
