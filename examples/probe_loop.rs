@@ -60,7 +60,7 @@ fn main() {
         }
     };
     let timeout = Duration::from_secs(u64::from(cfg.response_timeout));
-    let mut prober = Prober::new(proto, &cfg);
+    let mut prober = Prober::new(&cfg);
     let mut next = Instant::now();
     for k in 0..n {
         if let Some(every) = every {

@@ -1,14 +1,22 @@
 //! The command line: arguments in, a validated `Command` out, or a
 //! `UsageError` that names the option and its valid range. Nothing here
 //! touches the system; every check happens before anything starts.
+//!
+//! One table, `OPTIONS`, says what each option is: its name, its argument,
+//! which command takes it, what it is for (probe setting, verb), its range
+//! and default, and its help line. It drives getopts' registration, the
+//! usage text, and the rule that a verb takes no probe setting; nothing
+//! asks getopts about an option the table did not give it (getopts panics
+//! then), because every question goes through the same table.
 
 use std::ffi::{CString, OsString};
 use std::net::IpAddr;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::Protocol;
+pub use crate::id::Id;
+use crate::protocol::Protocol;
 
-/// Longest ID, server name and Request-URI, in bytes.
+/// Longest server name and Request-URI, in bytes.
 pub const MAX_TEXT: usize = 255;
 
 /// What one invocation asks for.
@@ -17,11 +25,20 @@ pub enum Command {
     Help,
     Version,
     Monitor(Config),
-    Stop { id: String, wait: u32 },
-    Pause { id: String },
-    Resume { id: String },
-    Disp { id: String },
-    Del { id: String },
+    Control { id: Id, verb: Verb },
+}
+
+/// A control verb: what a second invocation asks of a running monitor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    /// `--stop`: end it, waiting this many seconds for it to go.
+    Stop {
+        wait: u32,
+    },
+    Pause,
+    Resume,
+    Disp,
+    Del,
 }
 
 /// The HTTP version a probe speaks.
@@ -48,10 +65,17 @@ pub enum Server {
     Name(CString),
 }
 
+/// What a probe checks: each protocol's own settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    Http { version: HttpVersion, uri: String },
+    Smtp,
+}
+
 /// A validated monitor configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    pub id: String,
+    pub id: Id,
     /// `-s` as given (brackets of an IPv6 literal removed).
     pub server_text: String,
     pub server: Server,
@@ -59,10 +83,7 @@ pub struct Config {
     pub interval: u32,
     pub retries: u32,
     pub response_timeout: u32,
-    /// HTTP only.
-    pub http_version: HttpVersion,
-    /// HTTP only.
-    pub uri: String,
+    pub check: Check,
 }
 
 /// Why a command line was refused.
@@ -89,57 +110,333 @@ impl UsageError {
 pub const DEFAULT_WAIT: u32 = 10;
 const LIMIT: u32 = 10000;
 
+/// What an option is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// A setting of the monitor's probes (refused with a verb).
+    Probe,
+    /// A control verb.
+    Verb(Verb),
+    Help,
+    Version,
+}
+
+/// What an option takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arg {
+    None,
+    Required,
+    /// `--stop[=WAIT]`.
+    Optional,
+}
+
+/// A number's range and default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Default {
+    Value(u32),
+    /// The protocol's port.
+    Port,
+}
+
+/// One option of the table.
+struct Opt {
+    /// One letter for the guides' short options, a word for long ones.
+    name: &'static str,
+    arg: Arg,
+    /// Only this command takes it; None: both.
+    only: Option<Protocol>,
+    role: Role,
+    /// How the usage synopsis shows the argument ("": not shown there).
+    synopsis: &'static str,
+    /// How the help lines name the argument ("": no help line).
+    hint: &'static str,
+    /// What it is, for the help line.
+    help: &'static str,
+    /// For a number: its range and default, which the help line adds.
+    range: Option<(u32, u32, Default)>,
+    /// Added to the help line's default, e.g. an alias.
+    note: &'static str,
+}
+
+const fn opt(name: &'static str, arg: Arg, role: Role) -> Opt {
+    Opt {
+        name,
+        arg,
+        only: None,
+        role,
+        synopsis: "",
+        hint: "",
+        help: "",
+        range: None,
+        note: "",
+    }
+}
+
+/// The options, in the order the usage text lists them.
+const OPTIONS: &[Opt] = &[
+    Opt {
+        synopsis: "SERVER",
+        hint: "SERVER",
+        help: "server name or address (default localhost)",
+        ..opt("s", Arg::Required, Role::Probe)
+    },
+    Opt {
+        synopsis: "PORT",
+        hint: "PORT",
+        help: "TCP port",
+        range: Some((1, 65535, Default::Port)),
+        ..opt("n", Arg::Required, Role::Probe)
+    },
+    Opt {
+        synopsis: "INTERVAL",
+        hint: "INTERVAL",
+        help: "seconds between probes",
+        range: Some((1, LIMIT, Default::Value(60))),
+        ..opt("i", Arg::Required, Role::Probe)
+    },
+    Opt {
+        synopsis: "RETRIES",
+        hint: "RETRIES",
+        help: "failed retries before the command exits 1",
+        range: Some((1, LIMIT, Default::Value(3))),
+        ..opt("c", Arg::Required, Role::Probe)
+    },
+    Opt {
+        synopsis: "TIMEOUT",
+        hint: "TIMEOUT",
+        help: "seconds one probe may take",
+        range: Some((1, LIMIT, Default::Value(10))),
+        note: "; -t is an alias",
+        ..opt("r", Arg::Required, Role::Probe)
+    },
+    // The English guide's synopsis spells -r so.
+    Opt {
+        range: Some((1, LIMIT, Default::Value(10))),
+        ..opt("t", Arg::Required, Role::Probe)
+    },
+    Opt {
+        only: Some(Protocol::Http),
+        synopsis: "1.0|1.1",
+        hint: "VERSION",
+        help: "HTTP version, 1.0 or 1.1 (default 1.1)",
+        ..opt("v", Arg::Required, Role::Probe)
+    },
+    Opt {
+        only: Some(Protocol::Http),
+        synopsis: "URI",
+        hint: "URI",
+        help: "Request-URI, starting with / (default /)",
+        ..opt("h", Arg::Required, Role::Probe)
+    },
+    Opt {
+        synopsis: "WAIT",
+        hint: "WAIT",
+        help: "seconds to wait for the monitor to end",
+        range: Some((1, LIMIT, Default::Value(DEFAULT_WAIT))),
+        ..opt(
+            "stop",
+            Arg::Optional,
+            Role::Verb(Verb::Stop { wait: DEFAULT_WAIT }),
+        )
+    },
+    opt("pause", Arg::None, Role::Verb(Verb::Pause)),
+    opt("resume", Arg::None, Role::Verb(Verb::Resume)),
+    // The older guide's name of --resume.
+    opt("continue", Arg::None, Role::Verb(Verb::Resume)),
+    opt("disp", Arg::None, Role::Verb(Verb::Disp)),
+    opt("del", Arg::None, Role::Verb(Verb::Del)),
+    opt("help", Arg::None, Role::Help),
+    opt("version", Arg::None, Role::Version),
+];
+
+impl Opt {
+    fn offered_to(&self, proto: Protocol) -> bool {
+        self.only.map_or(true, |only| only == proto)
+    }
+
+    /// `-s` or `--stop`.
+    fn flag(&self) -> String {
+        if self.name.len() == 1 {
+            format!("-{}", self.name)
+        } else {
+            format!("--{}", self.name)
+        }
+    }
+
+    fn default_value(&self, proto: Protocol) -> Option<u32> {
+        match self.range? {
+            (_, _, Default::Value(v)) => Some(v),
+            (_, _, Default::Port) => Some(u32::from(proto.default_port())),
+        }
+    }
+}
+
+/// The options `proto`'s command takes.
+fn offered(proto: Protocol) -> impl Iterator<Item = &'static Opt> {
+    OPTIONS.iter().filter(move |o| o.offered_to(proto))
+}
+
 fn options(proto: Protocol) -> getopts::Options {
     let mut o = getopts::Options::new();
-    o.optopt("s", "", "server name or address", "SERVER")
-        .optopt("n", "", "port", "PORT")
-        .optopt("i", "", "interval", "INTERVAL")
-        .optopt("c", "", "retries", "RETRIES")
-        .optopt("r", "", "response wait time", "TIMEOUT")
-        .optopt("t", "", "response wait time (alias of -r)", "TIMEOUT");
-    if proto == Protocol::Http {
-        o.optopt("v", "", "HTTP version", "1.0|1.1")
-            .optopt("h", "", "Request-URI", "URI");
+    for opt in offered(proto) {
+        let (short, long) = if opt.name.len() == 1 {
+            (opt.name, "")
+        } else {
+            ("", opt.name)
+        };
+        match opt.arg {
+            Arg::None => o.optflag(short, long, opt.help),
+            Arg::Required => o.optopt(short, long, opt.help, opt.hint),
+            Arg::Optional => o.optflagopt(short, long, opt.help, opt.hint),
+        };
     }
-    o.optflagopt("", "stop", "stop the monitor", "WAIT")
-        .optflag("", "pause", "pause monitoring")
-        .optflag("", "resume", "resume monitoring")
-        .optflag("", "continue", "resume monitoring (older name)")
-        .optflag("", "disp", "display the monitor's record")
-        .optflag("", "del", "delete a stale record")
-        .optflag("", "help", "print usage")
-        .optflag("", "version", "print the version");
     o
+}
+
+/// The options given, asked about only through the table: an option that
+/// `proto`'s command does not take is never given.
+struct Given {
+    matches: getopts::Matches,
+    proto: Protocol,
+}
+
+impl Given {
+    fn find(&self, name: &str) -> Option<&'static Opt> {
+        offered(self.proto).find(|o| o.name == name)
+    }
+
+    fn present(&self, name: &str) -> bool {
+        self.find(name)
+            .map_or(false, |o| self.matches.opt_present(o.name))
+    }
+
+    fn value(&self, name: &str) -> Option<String> {
+        self.find(name).and_then(|o| self.matches.opt_str(o.name))
+    }
+
+    /// The number given for `name`, checked against its range, or its
+    /// default.
+    fn number(&self, id: &Id, name: &str) -> Result<u32, UsageError> {
+        let opt = match self.find(name) {
+            Some(opt) => opt,
+            None => return Ok(0),
+        };
+        let (min, max, _) = opt.range.unwrap_or((0, u32::MAX, Default::Value(0)));
+        match self.value(name) {
+            Some(v) => number(Some(id.as_str()), &opt.flag(), &v, min, max),
+            None => Ok(opt.default_value(self.proto).unwrap_or(0)),
+        }
+    }
 }
 
 /// The usage text printed by `--help`.
 pub fn usage(proto: Protocol) -> String {
     let name = proto.command();
-    let probe = match proto {
-        Protocol::Http => {
-            "[-s SERVER] [-n PORT] [-i INTERVAL] [-c RETRIES] [-r TIMEOUT] [-v 1.0|1.1] [-h URI]"
+    let mut probe = Vec::new();
+    let mut with_arg = Vec::new();
+    let mut flags = Vec::new();
+    let mut own = Vec::new();
+    let mut lines = String::new();
+    for opt in offered(proto) {
+        match opt.role {
+            Role::Probe if !opt.synopsis.is_empty() => {
+                probe.push(format!("[{} {}]", opt.flag(), opt.synopsis))
+            }
+            Role::Probe => {}
+            // A verb's argument may also be given as -r (the older guide).
+            Role::Verb(_) if opt.arg != Arg::None => with_arg.push(format!(
+                "{f} [{a}] | {f} -r {a}",
+                f = opt.flag(),
+                a = opt.synopsis
+            )),
+            Role::Verb(_) => flags.push(opt.flag()),
+            Role::Help | Role::Version => own.push(opt.flag()),
         }
-        Protocol::Smtp => "[-s SERVER] [-n PORT] [-i INTERVAL] [-c RETRIES] [-r TIMEOUT]",
-    };
-    format!(
-        "usage: {name} ID {probe}\n       {name} ID --stop [WAIT] | --stop -r WAIT\n       {name} ID --pause | --resume | --continue | --disp | --del\n       {name} --help | --version\n\n\
-         -s SERVER    server name or address (default localhost)\n\
-         -n PORT      TCP port, 1 to 65535 (default {port})\n\
-         -i INTERVAL  seconds between probes, 1 to 10000 (default 60)\n\
-         -c RETRIES   failed retries before the command exits 1, 1 to 10000 (default 3)\n\
-         -r TIMEOUT   seconds one probe may take, 1 to 10000 (default 10; -t is an alias)\n{http}\
-         --stop WAIT  seconds to wait for the monitor to end, 1 to 10000 (default 10)\n\n\
-         See {name}(8).\n",
-        port = proto.default_port(),
-        http = match proto {
-            Protocol::Http => "-v VERSION   HTTP version, 1.0 or 1.1 (default 1.1)\n-h URI       Request-URI, starting with / (default /)\n",
-            Protocol::Smtp => "",
-        },
-    )
+        if !opt.hint.is_empty() {
+            let named = format!("{} {}", opt.flag(), opt.hint);
+            lines.push_str(&format!("{named:<13}{}", opt.help));
+            if let (Some((min, max, _)), Some(default)) = (opt.range, opt.default_value(proto)) {
+                lines.push_str(&format!(", {min} to {max} (default {default}{})", opt.note));
+            }
+            lines.push('\n');
+        }
+    }
+    let mut text = format!("usage: {name} ID {}\n", probe.join(" "));
+    for verbs in [with_arg.join(" | "), flags.join(" | ")] {
+        text.push_str(&format!("       {name} ID {verbs}\n"));
+    }
+    text.push_str(&format!("       {name} {}\n\n", own.join(" | ")));
+    text.push_str(&lines);
+    text.push_str(&format!("\nSee {name}(8).\n"));
+    text
 }
 
 /// Parses the arguments after the program name.
 pub fn parse(proto: Protocol, args: &[OsString]) -> Result<Command, UsageError> {
+    let strings = utf8(args)?;
+    let matches = options(proto).parse(&strings).map_err(|f| {
+        let detail = match f {
+            getopts::Fail::UnrecognizedOption(o) => {
+                format!(
+                    "{}: unknown option",
+                    crate::escape::escape(dashed(&o).as_bytes())
+                )
+            }
+            getopts::Fail::ArgumentMissing(o) => format!("{}: a value is required", dashed(&o)),
+            getopts::Fail::OptionDuplicated(o) => format!("{}: given more than once", dashed(&o)),
+            getopts::Fail::UnexpectedArgument(o) => format!("{}: takes no value", dashed(&o)),
+            getopts::Fail::OptionMissing(o) => format!("{}: required", dashed(&o)),
+        };
+        UsageError::new(first_free(&strings), detail)
+    })?;
+    let given = Given { matches, proto };
+
+    if given.present("help") || given.present("version") {
+        if args.len() != 1 {
+            return Err(UsageError::new(
+                None,
+                "--help and --version take nothing else".into(),
+            ));
+        }
+        return Ok(if given.present("help") {
+            Command::Help
+        } else {
+            Command::Version
+        });
+    }
+
+    let verbs: Vec<&Opt> = offered(proto)
+        .filter(|o| matches!(o.role, Role::Verb(_)) && given.present(o.name))
+        .collect();
+    if verbs.len() > 1 {
+        return Err(UsageError::new(
+            given.matches.free.first().map(String::as_str),
+            format!(
+                "--{} and --{}: only one control verb at a time",
+                verbs[0].name, verbs[1].name
+            ),
+        ));
+    }
+
+    // The ID is the first free argument; `--stop` may take a second one.
+    let id = match given.matches.free.first() {
+        Some(id) => check_id(id)?,
+        None => {
+            return Err(UsageError {
+                id: None,
+                missing_id: true,
+                detail: "ID: required (letters, digits, _ and -; 1 to 255 bytes)".into(),
+            })
+        }
+    };
+    match verbs.first() {
+        Some(verb) => parse_verb(&given, verb, id),
+        None => parse_monitor(&given, id).map(Command::Monitor),
+    }
+}
+
+/// The arguments as UTF-8, or an error naming the one that is not.
+fn utf8(args: &[OsString]) -> Result<Vec<String>, UsageError> {
     let mut strings = Vec::with_capacity(args.len());
     for (k, arg) in args.iter().enumerate() {
         match arg.to_str() {
@@ -157,178 +454,127 @@ pub fn parse(proto: Protocol, args: &[OsString]) -> Result<Command, UsageError> 
                 let id = args
                     .iter()
                     .filter_map(|a| a.to_str())
-                    .find(|a| check_id(a).is_ok());
+                    .find(|a| Id::new(a).is_some());
                 return Err(UsageError::new(id, detail));
             }
         }
     }
-    let m = options(proto).parse(&strings).map_err(|f| {
-        let detail = match f {
-            getopts::Fail::UnrecognizedOption(o) => {
-                format!(
-                    "{}: unknown option",
-                    crate::escape::escape(dashed(&o).as_bytes())
-                )
-            }
-            getopts::Fail::ArgumentMissing(o) => format!("{}: a value is required", dashed(&o)),
-            getopts::Fail::OptionDuplicated(o) => format!("{}: given more than once", dashed(&o)),
-            getopts::Fail::UnexpectedArgument(o) => format!("{}: takes no value", dashed(&o)),
-            getopts::Fail::OptionMissing(o) => format!("{}: required", dashed(&o)),
-        };
-        UsageError::new(first_free(&strings), detail)
-    })?;
+    Ok(strings)
+}
 
-    if m.opt_present("help") || m.opt_present("version") {
-        if args.len() != 1 {
-            return Err(UsageError::new(
-                None,
-                "--help and --version take nothing else".into(),
-            ));
+/// A control verb and its argument; no probe setting may come with it.
+fn parse_verb(given: &Given, opt: &Opt, id: Id) -> Result<Command, UsageError> {
+    let err = |detail: String| Err(UsageError::new(Some(id.as_str()), detail));
+    let is_stop = matches!(opt.role, Role::Verb(Verb::Stop { .. }));
+    // -r is also --stop's WAIT (the older guide); checked after the rest.
+    let probe_opts = offered(given.proto).filter(|o| o.role == Role::Probe && o.name != "r");
+    for o in probe_opts {
+        if given.present(o.name) {
+            return err(format!("{}: not allowed with --{}", o.flag(), opt.name));
         }
-        return Ok(if m.opt_present("help") {
-            Command::Help
-        } else {
-            Command::Version
-        });
     }
-
-    let verbs: Vec<&str> = ["stop", "pause", "resume", "continue", "disp", "del"]
-        .iter()
-        .copied()
-        .filter(|v| m.opt_present(v))
-        .collect();
-    if verbs.len() > 1 {
-        return Err(UsageError::new(
-            m.free.first().map(String::as_str),
-            format!(
-                "--{} and --{}: only one control verb at a time",
-                verbs[0], verbs[1]
-            ),
+    if !is_stop && given.present("r") {
+        return err(format!("-r: not allowed with --{}", opt.name));
+    }
+    let extra = &given.matches.free[1..];
+    if !is_stop && !extra.is_empty() {
+        return err(format!(
+            "{}: unexpected argument",
+            crate::escape::escape(extra[0].as_bytes())
         ));
     }
-    let verb = verbs.first().copied();
-
-    // The ID is the first free argument; `--stop` may take a second one.
-    let id = match m.free.first() {
-        Some(id) => id.as_str(),
-        None => {
-            return Err(UsageError {
-                id: None,
-                missing_id: true,
-                detail: "ID: required (letters, digits, _ and -; 1 to 255 bytes)".into(),
-            })
+    let verb = match opt.role {
+        Role::Verb(Verb::Stop { .. }) => {
+            let mut waits: Vec<(String, String)> = Vec::new();
+            if let Some(w) = given.value("stop") {
+                waits.push(("--stop".into(), w));
+            }
+            if let Some(w) = extra.first() {
+                waits.push(("--stop".into(), w.clone()));
+            }
+            if let Some(w) = given.value("r") {
+                waits.push(("-r".into(), w));
+            }
+            if extra.len() > 1 {
+                return err(format!(
+                    "{}: unexpected argument",
+                    crate::escape::escape(extra[1].as_bytes())
+                ));
+            }
+            let (min, max) = match opt.range {
+                Some((min, max, _)) => (min, max),
+                None => (1, LIMIT),
+            };
+            let wait = match waits.as_slice() {
+                [] => DEFAULT_WAIT,
+                [(name, value)] => number(Some(id.as_str()), name, value, min, max)?,
+                _ => return err("--stop: the wait time is given more than once".into()),
+            };
+            Verb::Stop { wait }
+        }
+        Role::Verb(verb) => verb,
+        // parse() hands over only verbs.
+        Role::Probe | Role::Help | Role::Version => {
+            return err(format!("--{}: not a control verb", opt.name))
         }
     };
-    check_id(id)?;
-    let extra = &m.free[1..];
-    let err = |detail: String| Err(UsageError::new(Some(id), detail));
+    Ok(Command::Control { id, verb })
+}
 
-    if let Some(verb) = verb {
-        let probe_opts: &[&str] = &["s", "n", "i", "c", "t", "v", "h"];
-        for o in probe_opts {
-            if proto == Protocol::Smtp && (*o == "v" || *o == "h") {
-                continue;
-            }
-            if m.opt_present(o) {
-                return err(format!("-{o}: not allowed with --{verb}"));
-            }
-        }
-        if verb != "stop" && m.opt_present("r") {
-            return err(format!("-r: not allowed with --{verb}"));
-        }
-        if verb != "stop" && !extra.is_empty() {
-            return err(format!(
-                "{}: unexpected argument",
-                crate::escape::escape(extra[0].as_bytes())
-            ));
-        }
-        let id = id.to_owned();
-        return Ok(match verb {
-            "stop" => {
-                let mut waits: Vec<(&str, String)> = Vec::new();
-                if let Some(w) = m.opt_str("stop") {
-                    waits.push(("--stop", w));
-                }
-                if let Some(w) = extra.first() {
-                    waits.push(("--stop", w.clone()));
-                }
-                if let Some(w) = m.opt_str("r") {
-                    waits.push(("-r", w));
-                }
-                if extra.len() > 1 {
-                    return err(format!(
-                        "{}: unexpected argument",
-                        crate::escape::escape(extra[1].as_bytes())
-                    ));
-                }
-                let wait = match waits.as_slice() {
-                    [] => DEFAULT_WAIT,
-                    [(name, value)] => number(Some(&id), name, value, 1, LIMIT)?,
-                    _ => return err("--stop: the wait time is given more than once".into()),
-                };
-                Command::Stop { id, wait }
-            }
-            "pause" => Command::Pause { id },
-            "resume" | "continue" => Command::Resume { id },
-            "disp" => Command::Disp { id },
-            _ => Command::Del { id },
-        });
-    }
-
-    if let Some(junk) = extra.first() {
+/// A monitor's settings, each checked against the table.
+fn parse_monitor(given: &Given, id: Id) -> Result<Config, UsageError> {
+    let err = |detail: String| Err(UsageError::new(Some(id.as_str()), detail));
+    if let Some(junk) = given.matches.free.get(1) {
         return err(format!(
             "{}: unexpected argument (one ID only)",
             crate::escape::escape(junk.as_bytes())
         ));
     }
-    let response_timeout = match (m.opt_str("r"), m.opt_str("t")) {
-        (Some(_), Some(_)) => return err("-r and -t: the same option given twice".into()),
-        (Some(v), None) => number(Some(id), "-r", &v, 1, LIMIT)?,
-        (None, Some(v)) => number(Some(id), "-t", &v, 1, LIMIT)?,
-        (None, None) => 10,
+    let response_timeout = match (given.present("r"), given.present("t")) {
+        (true, true) => return err("-r and -t: the same option given twice".into()),
+        (false, true) => given.number(&id, "t")?,
+        _ => given.number(&id, "r")?,
     };
-    let (server_text, server) = match m.opt_str("s") {
-        Some(s) => check_server(id, &s)?,
+    let (server_text, server) = match given.value("s") {
+        Some(s) => check_server(&id, &s)?,
         None => (
             "localhost".to_owned(),
             Server::Name(CString::new("localhost").expect("no NUL in a literal")),
         ),
     };
-    let port = match m.opt_str("n") {
-        Some(v) => number(Some(id), "-n", &v, 1, 65535)? as u16,
-        None => proto.default_port(),
-    };
-    let interval = opt_number(&m, id, "i", 60)?;
-    let retries = opt_number(&m, id, "c", 3)?;
-    // getopts panics when asked about an option it was not given: ask only
-    // the HTTP command about the HTTP options.
-    let http = proto == Protocol::Http;
-    let version = if http { m.opt_str("v") } else { None };
-    let http_version = match version.as_deref() {
-        None | Some("1.1") => HttpVersion::V1_1,
-        Some("1.0") => HttpVersion::V1_0,
-        Some(other) => {
-            return err(format!(
-                "-v: \"{}\" is not valid (valid: 1.0 or 1.1)",
-                crate::escape::escape(other.as_bytes())
-            ))
+    let port = given.number(&id, "n")? as u16;
+    let interval = given.number(&id, "i")?;
+    let retries = given.number(&id, "c")?;
+    let check = match given.proto {
+        Protocol::Http => {
+            let version = match given.value("v").as_deref() {
+                None | Some("1.1") => HttpVersion::V1_1,
+                Some("1.0") => HttpVersion::V1_0,
+                Some(other) => {
+                    return err(format!(
+                        "-v: \"{}\" is not valid (valid: 1.0 or 1.1)",
+                        crate::escape::escape(other.as_bytes())
+                    ))
+                }
+            };
+            let uri = match given.value("h") {
+                Some(u) => check_uri(&id, u)?,
+                None => "/".to_owned(),
+            };
+            Check::Http { version, uri }
         }
+        Protocol::Smtp => Check::Smtp,
     };
-    let uri = match if http { m.opt_str("h") } else { None } {
-        Some(u) => check_uri(id, u)?,
-        None => "/".to_owned(),
-    };
-    Ok(Command::Monitor(Config {
-        id: id.to_owned(),
+    Ok(Config {
+        id,
         server_text,
         server,
         port,
         interval,
         retries,
         response_timeout,
-        http_version,
-        uri,
-    }))
+        check,
+    })
 }
 
 /// getopts names options without their dashes.
@@ -346,13 +592,6 @@ fn first_free(args: &[String]) -> Option<&str> {
     args.iter()
         .map(String::as_str)
         .find(|a| !a.starts_with('-') && check_id(a).is_ok())
-}
-
-fn opt_number(m: &getopts::Matches, id: &str, name: &str, default: u32) -> Result<u32, UsageError> {
-    match m.opt_str(name) {
-        Some(v) => number(Some(id), &format!("-{name}"), &v, 1, LIMIT),
-        None => Ok(default),
-    }
 }
 
 /// A decimal number in `min..=max`: digits only, no sign, no spaces.
@@ -387,23 +626,19 @@ fn number(
 }
 
 /// An ID names a file in the state directory: letters, digits, `_`, `-`.
-pub fn check_id(id: &str) -> Result<(), UsageError> {
-    let ok_chars = id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if id.is_empty() || id.len() > MAX_TEXT || !ok_chars || id.starts_with('-') {
-        return Err(UsageError::new(
-            Some(id),
-            format!("ID: \"{}\" is not valid (letters, digits, _ and -, not starting with -; 1 to 255 bytes)", crate::escape::escape(id.as_bytes())),
-        ));
-    }
-    Ok(())
-}
-
-fn check_server(id: &str, s: &str) -> Result<(String, Server), UsageError> {
-    let bad = || {
+pub fn check_id(id: &str) -> Result<Id, UsageError> {
+    Id::new(id).ok_or_else(|| {
         UsageError::new(
             Some(id),
+            format!("ID: \"{}\" is not valid (letters, digits, _ and -, not starting with -; 1 to 255 bytes)", crate::escape::escape(id.as_bytes())),
+        )
+    })
+}
+
+fn check_server(id: &Id, s: &str) -> Result<(String, Server), UsageError> {
+    let bad = || {
+        UsageError::new(
+            Some(id.as_str()),
             format!(
                 "-s: \"{}\" is not valid (an IPv4 or IPv6 address or a host name of letters, digits, . - _; 1 to 255 bytes)",
                 crate::escape::escape(s.as_bytes())
@@ -438,10 +673,10 @@ fn check_server(id: &str, s: &str) -> Result<(String, Server), UsageError> {
     Ok((s.to_owned(), Server::Name(c)))
 }
 
-fn check_uri(id: &str, u: String) -> Result<String, UsageError> {
+fn check_uri(id: &Id, u: String) -> Result<String, UsageError> {
     if !u.starts_with('/') || u.len() > MAX_TEXT || u.bytes().any(|b| b <= 0x20 || b == 0x7f) {
         return Err(UsageError::new(
-            Some(id),
+            Some(id.as_str()),
             format!(
                 "-h: \"{}\" is not valid (starts with /, 1 to 255 bytes, no space or control character)",
                 crate::escape::escape(u.as_bytes())
@@ -474,7 +709,13 @@ mod tests {
             (c.port, c.interval, c.retries, c.response_timeout),
             (80, 60, 3, 10)
         );
-        assert_eq!((c.uri.as_str(), c.http_version), ("/", HttpVersion::V1_1));
+        assert_eq!(
+            c.check,
+            Check::Http {
+                version: HttpVersion::V1_1,
+                uri: "/".into()
+            }
+        );
         let c = monitor(Protocol::Smtp, &["mail"]);
         assert_eq!(c.port, 25);
     }
@@ -496,18 +737,18 @@ mod tests {
         ] {
             assert_eq!(
                 p(Protocol::Http, args),
-                Ok(Command::Stop {
-                    id: "w".into(),
-                    wait: 5
+                Ok(Command::Control {
+                    id: Id::new("w").unwrap(),
+                    verb: Verb::Stop { wait: 5 }
                 }),
                 "{args:?}"
             );
         }
         assert_eq!(
             p(Protocol::Http, &["w", "--stop"]),
-            Ok(Command::Stop {
-                id: "w".into(),
-                wait: 10
+            Ok(Command::Control {
+                id: Id::new("w").unwrap(),
+                verb: Verb::Stop { wait: 10 }
             })
         );
         assert!(p(Protocol::Http, &["w", "--stop", "5", "-r", "5"]).is_err());
@@ -519,7 +760,10 @@ mod tests {
     fn continue_is_resume() {
         assert_eq!(
             p(Protocol::Smtp, &["m", "--continue"]),
-            Ok(Command::Resume { id: "m".into() })
+            Ok(Command::Control {
+                id: Id::new("m").unwrap(),
+                verb: Verb::Resume
+            })
         );
     }
 
@@ -550,6 +794,37 @@ mod tests {
     fn smtp_refuses_http_options() {
         assert!(p(Protocol::Smtp, &["m", "-v", "1.0"]).is_err());
         assert!(p(Protocol::Smtp, &["m", "-h", "/"]).is_err());
+    }
+
+    #[test]
+    fn every_option_the_parser_asks_about_is_in_the_table() {
+        // Given::find answers None for a name the table lacks, which would
+        // make that option silently unusable: every name the parser uses
+        // must be there, for the commands that take it.
+        for name in ["s", "n", "i", "c", "r", "t", "stop", "help", "version"] {
+            for proto in [Protocol::Http, Protocol::Smtp] {
+                assert!(offered(proto).any(|o| o.name == name), "{name}");
+            }
+        }
+        for name in ["v", "h"] {
+            assert!(offered(Protocol::Http).any(|o| o.name == name), "{name}");
+            assert!(!offered(Protocol::Smtp).any(|o| o.name == name), "{name}");
+        }
+    }
+
+    #[test]
+    fn usage_lists_each_commands_own_options() {
+        let http = usage(Protocol::Http);
+        assert!(http.starts_with(
+            "usage: clp_httpmon ID [-s SERVER] [-n PORT] [-i INTERVAL] [-c RETRIES] [-r TIMEOUT] [-v 1.0|1.1] [-h URI]\n"
+        ), "{http}");
+        assert!(
+            http.contains("-n PORT      TCP port, 1 to 65535 (default 80)\n"),
+            "{http}"
+        );
+        let smtp = usage(Protocol::Smtp);
+        assert!(!smtp.contains("[-v") && !smtp.contains("-h URI"), "{smtp}");
+        assert!(smtp.contains("(default 25)"), "{smtp}");
     }
 
     #[test]

@@ -7,11 +7,13 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-use crate::cli::Command;
+use crate::cli::Verb;
 use crate::error::{EXIT_IN_USE, EXIT_STOPPED};
 use crate::event::{Event, Level};
+use crate::id::Id;
 use crate::log::{write_local_time, Logger};
-use crate::registry::{Found, Look, Removal, StateDir};
+use crate::record::{key, State};
+use crate::registry::{Entry, Lookup, Removal, StateDir};
 use crate::{retry, sys, Protocol};
 
 /// How long `--pause`, `--resume`, `--disp` and `--del` take at most, from
@@ -23,17 +25,15 @@ const VERB_WAIT: Duration = Duration::from_millis(1500);
 /// answers within WAIT + 1 s.
 const STOP_LOOKUP: Duration = Duration::from_millis(500);
 
-pub fn run(proto: Protocol, cmd: Command, log: &mut Logger) -> i32 {
+/// Runs `verb` on the monitor of `id`; the exit status.
+pub fn run(proto: Protocol, id: &Id, verb: Verb, log: &mut Logger) -> i32 {
     let now = Instant::now();
-    match cmd {
-        Command::Stop { id, wait } => stop(proto, &id, wait, now + STOP_LOOKUP, log),
-        Command::Pause { id } => pause_or_resume(proto, &id, true, now + VERB_WAIT, log),
-        Command::Resume { id } => pause_or_resume(proto, &id, false, now + VERB_WAIT, log),
-        Command::Disp { id } => disp(proto, &id, now + VERB_WAIT, log),
-        Command::Del { id } => del(proto, &id, now + VERB_WAIT, log),
-        Command::Help | Command::Version | Command::Monitor(_) => {
-            unreachable!("handled by the caller")
-        }
+    match verb {
+        Verb::Stop { wait } => stop(proto, id, wait, now + STOP_LOOKUP, log),
+        Verb::Pause => pause_or_resume(proto, id, true, now + VERB_WAIT, log),
+        Verb::Resume => pause_or_resume(proto, id, false, now + VERB_WAIT, log),
+        Verb::Disp => disp(proto, id, now + VERB_WAIT, log),
+        Verb::Del => del(proto, id, now + VERB_WAIT, log),
     }
 }
 
@@ -41,21 +41,21 @@ pub fn run(proto: Protocol, cmd: Command, log: &mut Logger) -> i32 {
 /// with it (a system error, or the record belongs to the other command).
 fn look(
     proto: Protocol,
-    id: &str,
+    id: &Id,
     deadline: Instant,
     log: &mut Logger,
-) -> Result<Option<(StateDir, Found)>, i32> {
+) -> Result<Option<(StateDir, Entry)>, i32> {
     let dir = match StateDir::open_existing() {
         Ok(Some(dir)) => dir,
         Ok(None) => return Ok(None),
-        Err(e) => return Err(log.system_failure(id, &e)),
+        Err(e) => return Err(log.system_failure(id.as_str(), &e)),
     };
     let found = match dir.look(id, deadline) {
-        Ok(Look::Found(f)) => f,
-        Ok(Look::Absent) => return Ok(None),
-        Err(e) => return Err(log.system_failure(id, &e)),
+        Ok(Lookup::Present(f)) => f,
+        Ok(Lookup::Absent) => return Ok(None),
+        Err(e) => return Err(log.system_failure(id.as_str(), &e)),
     };
-    if let Some(owner) = found.get("command") {
+    if let Some(owner) = found.get(key::COMMAND) {
         if owner != proto.command() {
             let text = format!("{id} belongs to {owner}; use {owner} to control it");
             log.note(Level::Err, &text);
@@ -65,7 +65,7 @@ fn look(
     Ok(Some((dir, found)))
 }
 
-fn not_running(log: &mut Logger, id: &str, status: i32) -> i32 {
+fn not_running(log: &mut Logger, id: &Id, status: i32) -> i32 {
     log.note(Level::Info, &format!("{id} is not running"));
     status
 }
@@ -86,16 +86,16 @@ enum NoMonitor {
 /// is not trusted is ever signalled.
 fn live_monitor(
     proto: Protocol,
-    id: &str,
+    id: &Id,
     deadline: Instant,
     log: &mut Logger,
-) -> Result<(StateDir, Found, u32), NoMonitor> {
+) -> Result<(StateDir, Entry, u32), NoMonitor> {
     let (dir, mut found) = match look(proto, id, deadline, log).map_err(NoMonitor::Refused)? {
         Some((dir, found)) if found.live => (dir, found),
         _ => return Err(NoMonitor::NotRunning),
     };
     if let Err(e) = dir.require_trust().and_then(|_| found.require_trust()) {
-        return Err(NoMonitor::Refused(log.system_failure(id, &e)));
+        return Err(NoMonitor::Refused(log.system_failure(id.as_str(), &e)));
     }
     // A monitor writes its record right after it takes the lock: for a
     // moment the two disagree. Look again, briefly, rather than signal a
@@ -105,12 +105,14 @@ fn live_monitor(
     let agreed = retry::until(deadline, || {
         if again {
             found = match dir.look(id, deadline) {
-                Ok(Look::Found(f)) if f.live => f,
+                Ok(Lookup::Present(f)) if f.live => f,
                 Ok(_) => return Some(Err(NoMonitor::NotRunning)),
-                Err(e) => return Some(Err(NoMonitor::Refused(log.system_failure(id, &e)))),
+                Err(e) => {
+                    return Some(Err(NoMonitor::Refused(log.system_failure(id.as_str(), &e))))
+                }
             };
             if let Err(e) = found.require_trust() {
-                return Some(Err(NoMonitor::Refused(log.system_failure(id, &e))));
+                return Some(Err(NoMonitor::Refused(log.system_failure(id.as_str(), &e))));
             }
         }
         again = true;
@@ -129,13 +131,13 @@ fn live_monitor(
     }
 }
 
-fn stop(proto: Protocol, id: &str, wait: u32, lookup: Instant, log: &mut Logger) -> i32 {
+fn stop(proto: Protocol, id: &Id, wait: u32, lookup: Instant, log: &mut Logger) -> i32 {
     let (dir, pid) = match live_monitor(proto, id, lookup, log) {
         Ok((dir, _, pid)) => (dir, pid),
         Err(NoMonitor::NotRunning) => return not_running(log, id, EXIT_STOPPED),
         Err(NoMonitor::Refused(status)) => return status,
         Err(NoMonitor::Unknown(why)) => {
-            log.event(Event::CouldNotStop, Some(id));
+            log.event(Event::CouldNotStop, Some(id.as_str()));
             log.note(Level::Err, &format!("{id}: {why}; not signalled"));
             return EXIT_IN_USE;
         }
@@ -144,7 +146,7 @@ fn stop(proto: Protocol, id: &str, wait: u32, lookup: Instant, log: &mut Logger)
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
         Err(e) => {
-            log.event(Event::CouldNotStop, Some(id));
+            log.event(Event::CouldNotStop, Some(id.as_str()));
             log.note(Level::Err, &format!("kill {pid}: {e}"));
             return EXIT_IN_USE;
         }
@@ -157,9 +159,9 @@ fn stop(proto: Protocol, id: &str, wait: u32, lookup: Instant, log: &mut Logger)
     });
     match ended {
         Some(Ok(())) => EXIT_STOPPED,
-        Some(Err(e)) => log.system_failure(id, &e),
+        Some(Err(e)) => log.system_failure(id.as_str(), &e),
         None => {
-            log.event(Event::CouldNotStop, Some(id));
+            log.event(Event::CouldNotStop, Some(id.as_str()));
             log.note(
                 Level::Err,
                 &format!("{id} (pid {pid}) did not end within {wait} s"),
@@ -173,7 +175,7 @@ fn stop(proto: Protocol, id: &str, wait: u32, lookup: Instant, log: &mut Logger)
 /// for is told nothing: the verb says so and succeeds.
 fn pause_or_resume(
     proto: Protocol,
-    id: &str,
+    id: &Id,
     pause: bool,
     deadline: Instant,
     log: &mut Logger,
@@ -192,7 +194,7 @@ fn pause_or_resume(
             return EXIT_IN_USE;
         }
     };
-    let is_paused = |f: &Found| f.get("state") == Some("paused");
+    let is_paused = |f: &Entry| f.get(key::STATE) == Some(State::PAUSED);
     if is_paused(&found) == pause {
         let text = if pause {
             format!("{id} is already paused; nothing to do")
@@ -207,14 +209,14 @@ fn pause_or_resume(
         return EXIT_IN_USE;
     }
     let confirmed = retry::until(deadline, || match dir.look(id, deadline) {
-        Ok(Look::Found(f)) if f.live => (is_paused(&f) == pause).then_some(Ok(())),
+        Ok(Lookup::Present(f)) if f.live => (is_paused(&f) == pause).then_some(Ok(())),
         Ok(_) => Some(Err(None)),
         Err(e) => Some(Err(Some(e))),
     });
     match confirmed {
         Some(Ok(())) => EXIT_STOPPED,
         Some(Err(None)) => not_running(log, id, EXIT_IN_USE),
-        Some(Err(Some(e))) => log.system_failure(id, &e),
+        Some(Err(Some(e))) => log.system_failure(id.as_str(), &e),
         None => {
             log.note(
                 Level::Err,
@@ -225,7 +227,7 @@ fn pause_or_resume(
     }
 }
 
-fn disp(proto: Protocol, id: &str, deadline: Instant, log: &mut Logger) -> i32 {
+fn disp(proto: Protocol, id: &Id, deadline: Instant, log: &mut Logger) -> i32 {
     let found = match look(proto, id, deadline, log) {
         Ok(Some((_, found))) => found,
         Ok(None) => return not_running(log, id, EXIT_IN_USE),
@@ -251,7 +253,7 @@ fn disp(proto: Protocol, id: &str, deadline: Instant, log: &mut Logger) -> i32 {
     let field = |out: &mut String, key: &str, value: &str| {
         let _ = write!(out, "{key}: ");
         let shown = match key {
-            "started" | "last_probe" => value.parse::<i64>().ok().map(|secs| {
+            k if key::TIMES.contains(&k) => value.parse::<i64>().ok().map(|secs| {
                 let mut s = String::new();
                 let _ = write_local_time(&mut s, secs);
                 s
@@ -263,30 +265,30 @@ fn disp(proto: Protocol, id: &str, deadline: Instant, log: &mut Logger) -> i32 {
         let _ = crate::escape::write_controls_escaped(out, shown.as_deref().unwrap_or(value));
         out.push('\n');
     };
-    field(&mut out, "pid", found.get("pid").unwrap_or("-"));
+    field(&mut out, key::PID, found.get(key::PID).unwrap_or("-"));
     field(
         &mut out,
-        "status",
+        key::STATUS,
         if found.live { "live" } else { "stale" },
     );
     match &found.distrust {
-        None => field(&mut out, "trusted", "yes"),
+        None => field(&mut out, key::TRUSTED, "yes"),
         Some(why) => {
-            field(&mut out, "trusted", "no");
+            field(&mut out, key::TRUSTED, "no");
             log.note(
                 Level::Warning,
                 &format!("{id}: not trusted: {why}; verbs that write or signal refuse it"),
             );
         }
     }
-    for (k, v) in record.iter().filter(|(k, _)| k != "pid") {
+    for (k, v) in record.iter().filter(|(k, _)| k != key::PID) {
         field(&mut out, k, v);
     }
     let _ = std::io::stdout().write_all(out.as_bytes());
     status
 }
 
-fn del(proto: Protocol, id: &str, deadline: Instant, log: &mut Logger) -> i32 {
+fn del(proto: Protocol, id: &Id, deadline: Instant, log: &mut Logger) -> i32 {
     let dir = match look(proto, id, deadline, log) {
         Ok(Some((dir, _))) => dir,
         Ok(None) => {
@@ -308,6 +310,6 @@ fn del(proto: Protocol, id: &str, deadline: Instant, log: &mut Logger) -> i32 {
             );
             EXIT_IN_USE
         }
-        Err(e) => log.system_failure(id, &e),
+        Err(e) => log.system_failure(id.as_str(), &e),
     }
 }

@@ -26,10 +26,12 @@ pub mod control;
 pub mod error;
 pub mod escape;
 pub mod event;
+pub mod id;
 pub mod log;
 pub mod monitor;
 pub mod probe;
 pub mod protocol;
+pub mod record;
 pub mod registry;
 mod retry;
 #[allow(unsafe_code)]
@@ -72,6 +74,6 @@ pub fn main(proto: Protocol, args: &[OsString]) -> i32 {
             EXIT_STOPPED
         }
         Ok(Command::Monitor(cfg)) => monitor::run(proto, &cfg, &mut log),
-        Ok(verb) => control::run(proto, verb, &mut log),
+        Ok(Command::Control { id, verb }) => control::run(proto, &id, verb, &mut log),
     }
 }

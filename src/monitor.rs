@@ -21,25 +21,15 @@ use crate::error::{EXIT_FAILED, EXIT_IN_USE, EXIT_STOPPED, EXIT_SYSTEM};
 use crate::escape::{write_escaped, LineBuf};
 use crate::event::{Event, Failure, Level};
 use crate::log::{epoch_now, Logger};
-use crate::probe::{Prober, Requests, Stop};
-use crate::registry::{self, AcquireError, Lease, StateDir, BODY_MAX, PROCESS_START};
+use crate::probe::{ProbeError, Prober, Requests};
+use crate::record::{self, key, State, BODY_MAX};
+use crate::registry::{self, AcquireError, Lease, StateDir};
 use crate::{sys, Protocol};
 
-/// Where the monitor is, as `--disp` shows it.
+/// What the signals read so far ask of the loop: go on, or stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Monitoring,
-    /// After this many failed probes in a row (the next probe is retry k).
-    Retrying(u32),
-    Paused,
-    Stopped,
-    Failed,
-}
-
-/// What the signals read so far ask for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Control {
-    Carry,
+enum Flow {
+    Continue,
     Stop,
 }
 
@@ -118,7 +108,7 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
         Ok(dir) => dir,
         Err(e) => return log.system_failure(id, &e),
     };
-    let lease = match dir.acquire(id) {
+    let lease = match dir.acquire(&cfg.id) {
         Ok(lease) => lease,
         Err(AcquireError::InUse) => {
             log.event(Event::IdentifierInUse, Some(id));
@@ -131,7 +121,7 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
         cfg,
         pid: std::process::id(),
         process_start: registry::process_start(std::process::id()),
-        prober: Prober::new(proto, cfg),
+        prober: Prober::new(cfg),
         lease,
         signals,
         state: State::Monitoring,
@@ -150,7 +140,7 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
     m.format_record(log);
     if let Err(e) = m.lease.write(m.body.as_bytes()) {
         let err = SysError::new("pwrite", e, m.lease.path.clone());
-        m.lease.abandon(&dir, id);
+        m.lease.abandon(&dir, &cfg.id);
         return log.system_failure(id, &err);
     }
     log.event(Event::Started, Some(id));
@@ -192,7 +182,7 @@ impl<'a> Monitor<'a> {
         log.event(Event::WillStart, Some(id));
         let mut next = Instant::now();
         loop {
-            if self.sleep_until(next, log) == Control::Stop {
+            if self.sleep_until(next, log) == Flow::Stop {
                 return self.finish(log, State::Stopped, EXIT_STOPPED);
             }
             let start = Instant::now();
@@ -210,7 +200,7 @@ impl<'a> Monitor<'a> {
             // Start to start: the next slot, or at once if this probe overran
             // it (and from then on, slots follow that late start).
             next = (slot + interval).max(Instant::now());
-            if outcome != Err(Stop::Interrupted) {
+            if outcome != Err(ProbeError::Abandoned) {
                 self.probes += 1;
                 self.last_probe = Some(epoch_now());
             }
@@ -220,16 +210,16 @@ impl<'a> Monitor<'a> {
                     self.state = State::Monitoring;
                     self.set_result(None);
                 }
-                Err(Stop::Interrupted) => {
+                Err(ProbeError::Abandoned) => {
                     // Abandoned for a stop or a pause, not counted: the
                     // slot is redone at once after a resume.
                     next = slot;
-                    if self.take_signals(log) == Control::Stop {
+                    if self.take_signals(log) == Flow::Stop {
                         return self.finish(log, State::Stopped, EXIT_STOPPED);
                     }
                     continue;
                 }
-                Err(Stop::Failed(f)) => {
+                Err(ProbeError::Failed(f)) => {
                     self.failures += 1;
                     log.event(Event::Failed(f), Some(id));
                     self.set_result(Some(f));
@@ -253,11 +243,11 @@ impl<'a> Monitor<'a> {
     }
 
     /// Waits until `next` (for ever while paused), acting on signals.
-    fn sleep_until(&mut self, next: Instant, log: &mut Logger) -> Control {
+    fn sleep_until(&mut self, next: Instant, log: &mut Logger) -> Flow {
         // A stop or a pause that came while a probe was past its verdict
         // (an SMTP QUIT) was taken from the signalfd but not yet acted on.
-        if self.signals.pending.is_some() && self.take_signals(log) == Control::Stop {
-            return Control::Stop;
+        if self.signals.pending.is_some() && self.take_signals(log) == Flow::Stop {
+            return Flow::Stop;
         }
         loop {
             let timeout = if self.state == State::Paused {
@@ -265,15 +255,15 @@ impl<'a> Monitor<'a> {
             } else {
                 let left = next.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Control::Carry;
+                    return Flow::Continue;
                 }
                 Some(left)
             };
             match sys::wait_for(None, 0, self.signals.fd(), timeout) {
                 Ok(woken) => {
                     self.poll_failing = false;
-                    if woken.watched && self.take_signals(log) == Control::Stop {
-                        return Control::Stop;
+                    if woken.watched && self.take_signals(log) == Flow::Stop {
+                        return Flow::Stop;
                     }
                 }
                 Err(e) => {
@@ -294,8 +284,8 @@ impl<'a> Monitor<'a> {
                             .min(Duration::from_secs(1)),
                     );
                     // Signals still count while poll fails.
-                    if self.take_signals(log) == Control::Stop {
-                        return Control::Stop;
+                    if self.take_signals(log) == Flow::Stop {
+                        return Flow::Stop;
                     }
                 }
             }
@@ -304,23 +294,23 @@ impl<'a> Monitor<'a> {
 
     /// Acts on the signal that ended a probe, then on every signal pending
     /// on the signalfd, in order.
-    fn take_signals(&mut self, log: &mut Logger) -> Control {
-        let mut control = Control::Carry;
+    fn take_signals(&mut self, log: &mut Logger) -> Flow {
+        let mut flow = Flow::Continue;
         if let Some(signal) = self.signals.pending.take() {
-            control = self.act(signal, log);
+            flow = self.act(signal, log);
         }
         while let Ok(Some(signal)) = sys::read_signal(self.signals.fd.as_fd()) {
-            if self.act(signal, log) == Control::Stop {
-                control = Control::Stop;
+            if self.act(signal, log) == Flow::Stop {
+                flow = Flow::Stop;
             }
         }
-        control
+        flow
     }
 
-    fn act(&mut self, signal: i32, log: &mut Logger) -> Control {
+    fn act(&mut self, signal: i32, log: &mut Logger) -> Flow {
         let id = self.cfg.id.as_str();
         match Request::of(signal, self.state == State::Paused) {
-            Request::Stop => return Control::Stop,
+            Request::Stop => return Flow::Stop,
             Request::Pause => {
                 self.state = State::Paused;
                 log.event(Event::Paused, Some(id));
@@ -334,7 +324,7 @@ impl<'a> Monitor<'a> {
             }
             Request::Nothing => {}
         }
-        Control::Carry
+        Flow::Continue
     }
 
     fn finish(&mut self, log: &mut Logger, state: State, status: i32) -> i32 {
@@ -389,48 +379,33 @@ impl<'a> Monitor<'a> {
         let cfg = self.cfg;
         let b = &mut *self.body;
         b.clear();
-        let _ = write!(
-            b,
-            "pid: {}\ncommand: {}\nid: {}\nstate: ",
-            self.pid,
-            self.proto.command(),
-            cfg.id
-        );
-        let _ = match self.state {
-            State::Monitoring => b.write_str("monitoring"),
-            State::Retrying(k) => write!(b, "retrying {}/{}", k, cfg.retries),
-            State::Paused => b.write_str("paused"),
-            State::Stopped => b.write_str("stopped"),
-            State::Failed => b.write_str("failed"),
-        };
-        let _ = write!(
-            b,
-            "\nserver: {}\nport: {}\ninterval: {}\nretries: {}\ntimeout: {}\n",
-            cfg.server_text, cfg.port, cfg.interval, cfg.retries, cfg.response_timeout
-        );
-        if self.proto == Protocol::Http {
-            let _ = write!(b, "version: {}\nuri: ", cfg.http_version.as_str());
-            let _ = write_escaped(b, cfg.uri.as_bytes());
-            let _ = b.write_str("\n");
-        }
-        let _ = write!(b, "started: {}\n{PROCESS_START}: ", self.started);
+        // Writing into the fixed buffer cannot fail but by filling it,
+        // which the frame then cuts at a line's end.
+        let _ = record::field(b, key::PID, self.pid);
+        let _ = record::field(b, key::COMMAND, self.proto.command());
+        let _ = record::field(b, key::ID, &cfg.id);
+        let _ = write!(b, "{}: ", key::STATE);
+        let _ = self.state.write(b, cfg.retries);
+        let _ = b.write_str("\n");
+        let _ = record::field(b, key::SERVER, &cfg.server_text);
+        let _ = record::field(b, key::PORT, cfg.port);
+        let _ = record::field(b, key::INTERVAL, cfg.interval);
+        let _ = record::field(b, key::RETRIES, cfg.retries);
+        let _ = record::field(b, key::TIMEOUT, cfg.response_timeout);
+        let _ = self.prober.write_settings(b);
+        let _ = record::field(b, key::STARTED, self.started);
         let _ = match self.process_start {
-            Some(t) => write!(b, "{t}"),
-            None => b.write_str("-"),
+            Some(t) => record::field(b, key::PROCESS_START, t),
+            None => record::field(b, key::PROCESS_START, "-"),
         };
-        let _ = b.write_str("\nlast_probe: ");
         let _ = match self.last_probe {
-            Some(t) => write!(b, "{t}"),
-            None => b.write_str("-"),
+            Some(t) => record::field(b, key::LAST_PROBE, t),
+            None => record::field(b, key::LAST_PROBE, "-"),
         };
-        let _ = write!(
-            b,
-            "\nlast_result: {}\nprobes: {}\nfailures: {}\nsyslog_dropped: {}\nstderr_dropped: {}\n",
-            self.last_result.as_str(),
-            self.probes,
-            self.failures,
-            log.syslog_dropped(),
-            log.stderr_dropped()
-        );
+        let _ = record::field(b, key::LAST_RESULT, self.last_result.as_str());
+        let _ = record::field(b, key::PROBES, self.probes);
+        let _ = record::field(b, key::FAILURES, self.failures);
+        let _ = record::field(b, key::SYSLOG_DROPPED, log.syslog_dropped());
+        let _ = record::field(b, key::STDERR_DROPPED, log.stderr_dropped());
     }
 }

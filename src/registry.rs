@@ -3,10 +3,9 @@
 //! life. Liveness is that lock, never a PID: a monitor killed with `kill -9`
 //! leaves a file nobody holds, which the next start simply takes over.
 //!
-//! The monitor rewrites its record in place with one `pwrite` of a fixed
-//! `RECORD_SIZE` bytes ending in a checksum line, so the file never changes
-//! size and a reader that catches a write half done sees a bad sum and reads
-//! again. Every name is opened relative to the directory's descriptor,
+//! What a record says and how it is framed is `record`'s; here is where it
+//! lives and who holds it. Every name is opened relative to the directory's
+//! descriptor,
 //! without following symlinks; an ID (letters, digits, `_`, `-`) can never
 //! name anything outside the directory.
 //!
@@ -26,20 +25,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::error::SysError;
+use crate::id::Id;
+use crate::record::{self, RECORD_SIZE};
 use crate::retry;
 use crate::sys::{self, LockKind};
 
 /// Where state lives unless `ISMON_STATE_DIR` says otherwise.
 pub const DEFAULT_STATE_DIR: &str = "/var/run/ismon";
 pub const STATE_DIR_ENV: &str = "ISMON_STATE_DIR";
-
-/// Every record is exactly this long on disk.
-pub const RECORD_SIZE: usize = 4096;
-const SUM_KEY: &[u8] = b"sum: ";
-/// "sum: " + 16 hex digits + "\n".
-const SUM_LINE: usize = 5 + 16 + 1;
-/// The longest record body.
-pub const BODY_MAX: usize = RECORD_SIZE - SUM_LINE;
 
 /// How long a start tries again while another process holds the ID's lock
 /// for a moment (a reader's shared lock, another start or a `--del`).
@@ -153,16 +146,18 @@ impl StateDir {
         }
     }
 
-    fn name(&self, id: &str) -> CString {
-        // The ID was validated (letters, digits, `_`, `-`), so it has no NUL.
-        CString::new(id).unwrap_or_default()
+    fn name(&self, id: &Id) -> CString {
+        id.file_name()
     }
 
-    fn file_path(&self, id: &str) -> String {
-        self.path.join(OsStr::new(id)).display().to_string()
+    fn file_path(&self, id: &Id) -> String {
+        self.path
+            .join(OsStr::new(id.as_str()))
+            .display()
+            .to_string()
     }
 
-    fn open_record(&self, id: &str, create: bool) -> Result<File, SysError> {
+    fn open_record(&self, id: &Id, create: bool) -> Result<File, SysError> {
         let file = sys::open_in(&self.dir, &self.name(id), create).map_err(|e| {
             let what = if e.raw_os_error() == Some(libc::ELOOP) {
                 format!("{} is a symlink; refused", self.file_path(id))
@@ -186,7 +181,7 @@ impl StateDir {
 
     /// Why the record `file` of `id` is not trusted (not the caller's), if
     /// it is not.
-    fn record_distrust(&self, id: &str, file: &File) -> Result<Option<String>, SysError> {
+    fn record_distrust(&self, id: &Id, file: &File) -> Result<Option<String>, SysError> {
         let meta = file
             .metadata()
             .map_err(|e| SysError::new("fstat", e, self.file_path(id)))?;
@@ -202,7 +197,7 @@ impl StateDir {
 
     /// Whether `file` is still what `id` names in the directory (a `--del`
     /// may have removed it between our open and our lock).
-    fn still_named(&self, id: &str, file: &File) -> Result<bool, SysError> {
+    fn still_named(&self, id: &Id, file: &File) -> Result<bool, SysError> {
         let meta = file
             .metadata()
             .map_err(|e| SysError::new("fstat", e, self.file_path(id)))?;
@@ -216,7 +211,7 @@ impl StateDir {
     /// Takes the ID for a new monitor. The directory was trusted when it
     /// was made (`create`); a record that is not the caller's is refused
     /// before anything is written to it.
-    pub fn acquire(&self, id: &str) -> Result<Lease, AcquireError> {
+    pub fn acquire(&self, id: &Id) -> Result<Lease, AcquireError> {
         let deadline = Instant::now() + ACQUIRE_WAIT;
         retry::until(deadline, || self.try_acquire(id).transpose())
             .unwrap_or(Err(AcquireError::InUse))
@@ -224,7 +219,7 @@ impl StateDir {
 
     /// One try: `Ok(None)` when someone else holds the lock or the name
     /// changed under us.
-    fn try_acquire(&self, id: &str) -> Result<Option<Lease>, AcquireError> {
+    fn try_acquire(&self, id: &Id) -> Result<Option<Lease>, AcquireError> {
         let file = self.open_record(id, true).map_err(AcquireError::Sys)?;
         if let Some(why) = self.record_distrust(id, &file).map_err(AcquireError::Sys)? {
             return Err(AcquireError::Sys(untrusted(format!("{why}: refused"))));
@@ -254,10 +249,10 @@ impl StateDir {
     /// verify yet (a monitor that has just taken the lock writes it at
     /// once; a reader may catch a write half done) is read again until
     /// `deadline`.
-    pub fn look(&self, id: &str, deadline: Instant) -> Result<Look, SysError> {
+    pub fn look(&self, id: &Id, deadline: Instant) -> Result<Lookup, SysError> {
         let file = match self.open_record(id, false) {
             Ok(f) => f,
-            Err(e) if e.errno() == libc::ENOENT => return Ok(Look::Absent),
+            Err(e) if e.errno() == libc::ENOENT => return Ok(Lookup::Absent),
             Err(e) => return Err(e),
         };
         let live = is_locked(&file).map_err(|e| SysError::new("flock", e, self.file_path(id)))?;
@@ -271,7 +266,7 @@ impl StateDir {
             Some(why) => Some(why.clone()),
             None => self.record_distrust(id, &file)?,
         };
-        Ok(Look::Found(Found {
+        Ok(Lookup::Present(Entry {
             file,
             live,
             record,
@@ -280,7 +275,7 @@ impl StateDir {
     }
 
     /// Whether a monitor holds `id` now (no record: no).
-    pub fn is_live(&self, id: &str) -> Result<bool, SysError> {
+    pub fn is_live(&self, id: &Id) -> Result<bool, SysError> {
         match self.open_record(id, false) {
             Ok(file) => is_locked(&file).map_err(|e| SysError::new("flock", e, self.file_path(id))),
             Err(e) if e.errno() == libc::ENOENT => Ok(false),
@@ -291,12 +286,12 @@ impl StateDir {
     /// Removes the record of `id` if no monitor holds it, trying until
     /// `deadline` while another process holds its lock for a moment.
     /// The directory and the record must be trusted.
-    pub fn remove_stale(&self, id: &str, deadline: Instant) -> Result<Removal, SysError> {
+    pub fn remove_stale(&self, id: &Id, deadline: Instant) -> Result<Removal, SysError> {
         self.require_trust()?;
         retry::until(deadline, || self.try_remove(id).transpose()).unwrap_or(Ok(Removal::Live))
     }
 
-    fn try_remove(&self, id: &str) -> Result<Option<Removal>, SysError> {
+    fn try_remove(&self, id: &Id) -> Result<Option<Removal>, SysError> {
         let file = match self.open_record(id, false) {
             Ok(f) => f,
             Err(e) if e.errno() == libc::ENOENT => return Ok(Some(Removal::Absent)),
@@ -332,12 +327,12 @@ pub enum AcquireError {
 }
 
 /// What `look` found.
-pub enum Look {
+pub enum Lookup {
     Absent,
-    Found(Found),
+    Present(Entry),
 }
 
-pub struct Found {
+pub struct Entry {
     pub file: File,
     /// A monitor holds the lock.
     pub live: bool,
@@ -348,7 +343,7 @@ pub struct Found {
     pub distrust: Option<String>,
 }
 
-impl Found {
+impl Entry {
     pub fn get(&self, key: &str) -> Option<&str> {
         self.record
             .as_ref()?
@@ -384,7 +379,9 @@ impl Found {
             Some(_) => return Err("the process holding the lock is not the one the record names"),
             None => return Err("/proc/locks does not say which process holds the lock"),
         }
-        let recorded: Option<u64> = self.get(PROCESS_START).and_then(|t| t.parse().ok());
+        let recorded: Option<u64> = self
+            .get(record::key::PROCESS_START)
+            .and_then(|t| t.parse().ok());
         match (process_start(pid), recorded) {
             (Some(now), Some(then)) if now == then => {}
             (None, _) => return Err("/proc does not say when the process started"),
@@ -396,11 +393,6 @@ impl Found {
         Ok(pid)
     }
 }
-
-/// The record's key for its writer's start time: clock ticks after boot, as
-/// field 22 of /proc/PID/stat gives it. With the PID it names one process
-/// for the machine's uptime, never a later one that was given the same PID.
-pub const PROCESS_START: &str = "process_start";
 
 /// When `pid` started, in clock ticks after boot (/proc/PID/stat field 22).
 pub fn process_start(pid: u32) -> Option<u64> {
@@ -454,7 +446,7 @@ impl Lease {
     /// A file this start created is removed (still under our lock, so no
     /// other process is using it) rather than left behind empty; an earlier
     /// run's record is kept.
-    pub fn abandon(self, dir: &StateDir, id: &str) {
+    pub fn abandon(self, dir: &StateDir, id: &Id) {
         if self.fresh {
             let _ = sys::unlink_in(&dir.dir, &dir.name(id));
         }
@@ -464,66 +456,9 @@ impl Lease {
     /// the whole fixed-size record, framed in the lease's own buffer:
     /// nothing is allocated.
     pub fn write(&mut self, body: &[u8]) -> io::Result<()> {
-        encode(body, &mut self.record);
+        record::encode(body, &mut self.record);
         self.file.write_all_at(&self.record[..], 0)
     }
-}
-
-/// Frames `body` into `out`: the body (cut at a line end if too long), the
-/// checksum line, then newline padding up to the full size.
-fn encode(body: &[u8], out: &mut [u8; RECORD_SIZE]) {
-    let mut len = body.len().min(BODY_MAX);
-    if len < body.len() {
-        len = body[..len]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |p| p + 1);
-    }
-    out[..len].copy_from_slice(&body[..len]);
-    let sum = fnv1a(&out[..len]);
-    out[len..len + SUM_KEY.len()].copy_from_slice(SUM_KEY);
-    let hex = b"0123456789abcdef";
-    for i in 0..16 {
-        out[len + SUM_KEY.len() + i] = hex[((sum >> (60 - 4 * i)) & 0xf) as usize];
-    }
-    out[len + SUM_LINE - 1] = b'\n';
-    out[len + SUM_LINE..].fill(b'\n');
-}
-
-/// FNV-1a, 64 bits: enough to tell a torn or foreign record from a whole one.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-/// Checks a record's frame: the body if its checksum matches.
-fn decode(raw: &[u8]) -> Option<&[u8]> {
-    let at = if raw.starts_with(SUM_KEY) {
-        0
-    } else {
-        raw.windows(SUM_KEY.len() + 1)
-            .position(|w| w[0] == b'\n' && &w[1..] == SUM_KEY)?
-            + 1
-    };
-    let hex = raw.get(at + SUM_KEY.len()..at + SUM_KEY.len() + 16)?;
-    let hex = std::str::from_utf8(hex).ok()?;
-    let sum = u64::from_str_radix(hex, 16).ok()?;
-    let body = &raw[..at];
-    (fnv1a(body) == sum).then_some(body)
-}
-
-fn parse_body(body: &[u8]) -> Vec<(String, String)> {
-    body.split(|&b| b == b'\n')
-        .filter_map(|line| {
-            let line = String::from_utf8_lossy(line);
-            let (k, v) = line.split_once(": ")?;
-            Some((k.to_owned(), v.to_owned()))
-        })
-        .collect()
 }
 
 /// Reads and checks a record once. `Ok(None)`: empty, or the checksum does
@@ -544,7 +479,7 @@ fn read_record(file: &File) -> io::Result<Option<Vec<(String, String)>>> {
             Err(e) => return Err(e),
         }
     }
-    Ok(decode(&raw[..len]).map(parse_body))
+    Ok(record::fields(&raw[..len]))
 }
 
 /// Whether another process holds an exclusive lock on `file`: a monitor (or
@@ -580,35 +515,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_record_survives_its_frame() {
-        let mut rec = [0u8; RECORD_SIZE];
-        encode(b"pid: 1\nstate: monitoring\n", &mut rec);
-        let body = decode(&rec).expect("whole record");
-        assert_eq!(
-            parse_body(body),
-            vec![
-                ("pid".into(), "1".into()),
-                ("state".into(), "monitoring".into())
-            ]
-        );
-    }
-
-    #[test]
-    fn a_torn_record_is_refused() {
-        let mut a = [0u8; RECORD_SIZE];
-        let mut b = [0u8; RECORD_SIZE];
-        encode(b"pid: 1\nstate: monitoring\nprobes: 1\n", &mut a);
-        encode(b"pid: 1\nstate: retrying 1/3\nprobes: 2\n", &mut b);
-        let mut torn = a;
-        torn[..12].copy_from_slice(&b[..12]);
-        torn[12..20].copy_from_slice(&a[12..20]);
-        torn[20..].copy_from_slice(&b[20..]);
-        assert!(decode(&torn).is_none());
-        assert!(decode(b"garbage").is_none());
-        assert!(decode(b"").is_none());
-    }
-
-    #[test]
     fn the_start_time_is_counted_from_the_last_parenthesis() {
         let line =
             b"1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 100";
@@ -617,17 +523,5 @@ mod tests {
         assert_eq!(parse_start_time(b"garbage"), None);
         let own = process_start(std::process::id());
         assert!(own.is_some(), "this test's own /proc/self/stat");
-    }
-
-    #[test]
-    fn an_overlong_body_is_cut_at_a_line_end() {
-        let mut body = Vec::new();
-        while body.len() < RECORD_SIZE + 100 {
-            body.extend_from_slice(b"key: value value value\n");
-        }
-        let mut rec = [0u8; RECORD_SIZE];
-        encode(&body, &mut rec);
-        let kept = decode(&rec).expect("whole record");
-        assert!(kept.ends_with(b"\n") && kept.len() <= BODY_MAX);
     }
 }

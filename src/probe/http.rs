@@ -1,14 +1,57 @@
 //! The HTTP check: send `HEAD`, read the status line, decide. Interim 1xx
 //! responses are skipped; the first final status line decides.
 
+use std::fmt;
 use std::io::Write;
 
-use super::{Conn, Failure, Parse, Prober, Stop};
-use crate::cli::{Config, Server};
+use super::{Conn, Failure, Parse, ProbeError, Reply};
+use crate::cli::{Config, HttpVersion, Server};
+use crate::escape::write_escaped;
+use crate::record::{self, key};
 
-/// The request, built once at start.
-pub fn request(cfg: &Config) -> Vec<u8> {
-    let mut r = Vec::with_capacity(128 + cfg.uri.len() + cfg.server_text.len());
+/// The HTTP dialogue: its request, built once at start, and how it judges
+/// the status.
+pub(super) struct Http {
+    request: Vec<u8>,
+    version: HttpVersion,
+    uri: String,
+    /// A 4xx or 5xx status fails (any URI but `/`, as the guides have it).
+    error_status_fails: bool,
+}
+
+impl Http {
+    pub(super) fn new(cfg: &Config, version: HttpVersion, uri: &str) -> Http {
+        Http {
+            request: request(cfg, version, uri),
+            version,
+            uri: uri.to_owned(),
+            error_status_fails: uri != "/",
+        }
+    }
+
+    /// Sends the request, reads the status line, decides.
+    pub(super) fn talk(&self, reply: &mut Reply, conn: &mut Conn<'_>) -> Result<(), ProbeError> {
+        conn.send_all(&self.request)?;
+        let code = reply.read(conn, parse_status)?;
+        if self.error_status_fails && (400..=599).contains(&code) {
+            return Err(Failure::Status(code).into());
+        }
+        Ok(())
+    }
+
+    /// The settings the record shows: `version` and `uri`.
+    pub(super) fn write_settings(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        record::field(out, key::VERSION, self.version.as_str())?;
+        write!(out, "{}: ", key::URI)?;
+        write_escaped(out, self.uri.as_bytes())?;
+        out.write_str("\n")
+    }
+}
+
+/// The request: `HEAD`, a Host header (an IPv6 literal in brackets, the
+/// port when not 80), our User-Agent, `Connection: close`.
+pub fn request(cfg: &Config, version: HttpVersion, uri: &str) -> Vec<u8> {
+    let mut r = Vec::with_capacity(128 + uri.len() + cfg.server_text.len());
     let host = match cfg.server {
         Server::Address(std::net::IpAddr::V6(_)) => format!("[{}]", cfg.server_text),
         _ => cfg.server_text.clone(),
@@ -17,8 +60,8 @@ pub fn request(cfg: &Config) -> Vec<u8> {
     let _ = write!(
         r,
         "HEAD {} HTTP/{}\r\nHost: {}",
-        cfg.uri,
-        cfg.http_version.as_str(),
+        uri,
+        version.as_str(),
         host
     );
     if cfg.port != 80 {
@@ -30,15 +73,6 @@ pub fn request(cfg: &Config) -> Vec<u8> {
         env!("CARGO_PKG_VERSION")
     );
     r
-}
-
-pub(super) fn probe(p: &mut Prober, conn: &mut Conn<'_>) -> Result<(), Stop> {
-    conn.send_all(&p.request)?;
-    let code = p.read_reply(conn, parse_status)?;
-    if p.check_status && (400..=599).contains(&code) {
-        return Err(Failure::Status(code).into());
-    }
-    Ok(())
 }
 
 /// Parses a response head far enough to know its final status code:
@@ -224,7 +258,7 @@ mod tests {
             Ok(crate::cli::Command::Monitor(c)) => c,
             other => panic!("{other:?}"),
         };
-        let r = String::from_utf8(request(&cfg)).unwrap();
+        let r = String::from_utf8(request(&cfg, HttpVersion::V1_0, "/x")).unwrap();
         assert!(
             r.starts_with("HEAD /x HTTP/1.0\r\nHost: [::1]:8080\r\n"),
             "{r}"

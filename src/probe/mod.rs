@@ -14,19 +14,24 @@ use std::net::SocketAddr;
 use std::os::unix::io::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
 
-use crate::cli::{Config, Server};
+use crate::cli::{Check, Config, Server};
 pub use crate::event::Failure;
 use crate::event::TIMED_OUT;
 use crate::sys::{self, AddrList};
-use crate::Protocol;
 
-/// Why a probe ended without a verdict or with a failure.
+/// Why a probe did not pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stop {
+pub enum ProbeError {
     Failed(Failure),
     /// A request that ends the probe (stop, pause) arrived; the probe was
     /// abandoned without a verdict.
-    Interrupted,
+    Abandoned,
+}
+
+impl From<Failure> for ProbeError {
+    fn from(f: Failure) -> ProbeError {
+        ProbeError::Failed(f)
+    }
 }
 
 /// What every wait of a probe watches besides its socket: the monitor's
@@ -54,12 +59,6 @@ impl Requests for NoRequests {
     }
 }
 
-impl From<Failure> for Stop {
-    fn from(f: Failure) -> Stop {
-        Stop::Failed(f)
-    }
-}
-
 /// The size of the buffer a reply is read into; a longer reply fails.
 pub const REPLY_MAX: usize = 4096;
 
@@ -76,65 +75,87 @@ pub enum Parse<T> {
 /// Everything a probe needs, made once at start so that a probe allocates
 /// nothing.
 pub struct Prober {
-    proto: Protocol,
     server: Server,
     port: u16,
-    /// HTTP: the whole request.
-    request: Vec<u8>,
-    /// HTTP: whether a 4xx/5xx status fails (any URI but `/`).
-    check_status: bool,
-    buf: Box<[u8; REPLY_MAX]>,
-    /// The reply under examination is `buf[start..len]`.
-    start: usize,
-    len: usize,
+    dialogue: Dialogue,
+    reply: Reply,
+}
+
+/// What a probe says and decides once connected: each protocol's own.
+enum Dialogue {
+    Http(http::Http),
+    Smtp(smtp::Smtp),
 }
 
 impl Prober {
-    pub fn new(proto: Protocol, cfg: &Config) -> Prober {
-        let request = match proto {
-            Protocol::Http => http::request(cfg),
-            Protocol::Smtp => Vec::new(),
+    pub fn new(cfg: &Config) -> Prober {
+        let dialogue = match &cfg.check {
+            Check::Http { version, uri } => Dialogue::Http(http::Http::new(cfg, *version, uri)),
+            Check::Smtp => Dialogue::Smtp(smtp::Smtp),
         };
         Prober {
-            proto,
             server: cfg.server.clone(),
             port: cfg.port,
-            request,
-            check_status: cfg.uri != "/",
-            buf: Box::new([0; REPLY_MAX]),
-            start: 0,
-            len: 0,
+            dialogue,
+            reply: Reply {
+                buf: Box::new([0; REPLY_MAX]),
+                start: 0,
+                end: 0,
+            },
         }
     }
 
     /// Probes the server once; every step ends by `deadline`, or when
     /// `requests` says a request ends the probe.
-    pub fn probe(&mut self, deadline: Instant, requests: &mut dyn Requests) -> Result<(), Stop> {
-        self.start = 0;
-        self.len = 0;
+    pub fn probe(
+        &mut self,
+        deadline: Instant,
+        requests: &mut dyn Requests,
+    ) -> Result<(), ProbeError> {
+        self.reply.start = 0;
+        self.reply.end = 0;
         let mut conn = connect(&self.server, self.port, deadline, requests)?;
-        match self.proto {
-            Protocol::Http => http::probe(self, &mut conn),
-            Protocol::Smtp => smtp::probe(self, &mut conn),
+        match &self.dialogue {
+            Dialogue::Http(http) => http.talk(&mut self.reply, &mut conn),
+            Dialogue::Smtp(smtp) => smtp.talk(&mut self.reply, &mut conn),
         }
     }
 
     /// The first bytes of the reply last examined, for the record.
     pub fn reply_excerpt(&self) -> &[u8] {
-        let reply = &self.buf[self.start..self.len];
+        let reply = &self.reply.buf[self.reply.start..self.reply.end];
         &reply[..reply.len().min(64)]
     }
 
+    /// Writes the protocol's own settings as record lines.
+    pub fn write_settings(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        match &self.dialogue {
+            Dialogue::Http(http) => http.write_settings(out),
+            Dialogue::Smtp(_) => Ok(()),
+        }
+    }
+}
+
+/// The buffer replies are read into; the reply under examination is
+/// `buf[start..end]`, and bytes after it (sent ahead of time) wait there
+/// for the next.
+pub(crate) struct Reply {
+    buf: Box<[u8; REPLY_MAX]>,
+    start: usize,
+    end: usize,
+}
+
+impl Reply {
     /// Reads until `parse` decides on the bytes of the current reply. On
     /// `Done((value, used))` the reply's `used` bytes are consumed; bytes
     /// after them stay for the next reply.
-    fn read_reply<T>(
+    pub(crate) fn read<T>(
         &mut self,
         conn: &mut Conn<'_>,
         parse: impl Fn(&[u8]) -> Parse<(T, usize)>,
-    ) -> Result<T, Stop> {
+    ) -> Result<T, ProbeError> {
         loop {
-            match parse(&self.buf[self.start..self.len]) {
+            match parse(&self.buf[self.start..self.end]) {
                 Parse::Done((value, used)) => {
                     self.start += used;
                     return Ok(value);
@@ -142,19 +163,28 @@ impl Prober {
                 Parse::Invalid => return Err(Failure::InvalidResponse.into()),
                 Parse::Incomplete => {}
             }
-            if self.len == REPLY_MAX {
+            if self.end == REPLY_MAX {
                 if self.start == 0 {
                     return Err(Failure::InvalidResponse.into());
                 }
-                self.buf.copy_within(self.start..self.len, 0);
-                self.len -= self.start;
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
                 self.start = 0;
             }
-            match conn.recv(&mut self.buf[self.len..])? {
+            match conn.recv(&mut self.buf[self.end..])? {
                 0 => return Err(Failure::Recv(0).into()),
-                n => self.len += n,
+                n => self.end += n,
             }
         }
+    }
+
+    /// Where the reply under examination stands, to come back to it.
+    pub(crate) fn mark(&self) -> (usize, usize) {
+        (self.start, self.end)
+    }
+
+    pub(crate) fn restore(&mut self, mark: (usize, usize)) {
+        (self.start, self.end) = mark;
     }
 }
 
@@ -171,7 +201,7 @@ enum Waited {
 }
 
 impl<'a> Conn<'a> {
-    fn wait(&mut self, events: libc::c_short) -> Result<Waited, Stop> {
+    fn wait(&mut self, events: libc::c_short) -> Result<Waited, ProbeError> {
         wait_fd(
             self.sock.as_fd(),
             events,
@@ -181,7 +211,7 @@ impl<'a> Conn<'a> {
     }
 
     /// Sends all of `bytes` by the deadline.
-    pub(crate) fn send_all(&mut self, mut bytes: &[u8]) -> Result<(), Stop> {
+    pub(crate) fn send_all(&mut self, mut bytes: &[u8]) -> Result<(), ProbeError> {
         while !bytes.is_empty() {
             match sys::send(self.sock.as_fd(), bytes) {
                 Ok(n) => bytes = &bytes[n..],
@@ -200,7 +230,7 @@ impl<'a> Conn<'a> {
 
     /// Receives what has come, waiting for it until the deadline. `Ok(0)`:
     /// the server closed the connection.
-    pub(crate) fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Stop> {
+    pub(crate) fn recv(&mut self, buf: &mut [u8]) -> Result<usize, ProbeError> {
         loop {
             match self.wait(sys::WANT_READ)? {
                 Waited::Ready => {}
@@ -223,7 +253,7 @@ fn wait_fd(
     events: libc::c_short,
     deadline: Instant,
     requests: &mut dyn Requests,
-) -> Result<Waited, Stop> {
+) -> Result<Waited, ProbeError> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let woken = match sys::wait_for(Some(fd), events, requests.fd(), Some(left)) {
@@ -232,7 +262,7 @@ fn wait_fd(
             Err(e) => return Err(Failure::System("poll", errno(&e)).into()),
         };
         if woken.watched && requests.take() {
-            return Err(Stop::Interrupted);
+            return Err(ProbeError::Abandoned);
         }
         if woken.fd.readable || woken.fd.writable || woken.fd.error {
             return Ok(Waited::Ready);
@@ -254,7 +284,7 @@ fn connect<'a>(
     port: u16,
     deadline: Instant,
     requests: &'a mut dyn Requests,
-) -> Result<Conn<'a>, Stop> {
+) -> Result<Conn<'a>, ProbeError> {
     let addrs = match server {
         Server::Address(ip) => AddrList::one(SocketAddr::new(*ip, port)),
         Server::Name(name) => sys::resolve(name, port).map_err(Failure::Resolve)?,

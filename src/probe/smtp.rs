@@ -8,29 +8,34 @@
 //! invalid one) closes without a word; `QUIT` goes only to a server that
 //! has greeted.
 
-use super::{Conn, Failure, Parse, Prober, Stop};
+use super::{Conn, Failure, Parse, ProbeError, Reply};
 
-pub(super) fn probe(p: &mut Prober, conn: &mut Conn<'_>) -> Result<(), Stop> {
-    let greeting = p.read_reply(conn, parse_reply)?;
-    let verdict = if is_positive(greeting) {
-        noop(p, conn)
-    } else {
-        // A complete greeting that refuses service (421 from a loaded server).
-        Err(Failure::Status(greeting).into())
-    };
-    // The server has greeted: say goodbye, whatever the verdict. One that
-    // has stopped talking gets a QUIT it may never read, at no cost.
-    if verdict != Err(Stop::Interrupted) {
-        quit(p, conn);
+/// The SMTP dialogue: nothing to set up, nothing of its own to record.
+pub(super) struct Smtp;
+
+impl Smtp {
+    pub(super) fn talk(&self, reply: &mut Reply, conn: &mut Conn<'_>) -> Result<(), ProbeError> {
+        let greeting = reply.read(conn, parse_reply)?;
+        let verdict = if is_positive(greeting) {
+            noop(reply, conn)
+        } else {
+            // A complete greeting that refuses service (421 from a loaded server).
+            Err(Failure::Status(greeting).into())
+        };
+        // The server has greeted: say goodbye, whatever the verdict. One that
+        // has stopped talking gets a QUIT it may never read, at no cost.
+        if verdict != Err(ProbeError::Abandoned) {
+            quit(reply, conn);
+        }
+        verdict
     }
-    verdict
 }
 
-fn noop(p: &mut Prober, conn: &mut Conn<'_>) -> Result<(), Stop> {
+fn noop(reply: &mut Reply, conn: &mut Conn<'_>) -> Result<(), ProbeError> {
     conn.send_all(b"NOOP\r\n")?;
-    let noop = p.read_reply(conn, parse_reply)?;
-    if !is_positive(noop) {
-        return Err(Failure::Status(noop).into());
+    let code = reply.read(conn, parse_reply)?;
+    if !is_positive(code) {
+        return Err(Failure::Status(code).into());
     }
     Ok(())
 }
@@ -41,14 +46,13 @@ fn is_positive(code: u16) -> bool {
 
 /// Says goodbye and waits for the answer until the probe's deadline; the
 /// verdict is already made, so nothing here can fail the probe.
-fn quit(p: &mut Prober, conn: &mut Conn<'_>) {
+fn quit(reply: &mut Reply, conn: &mut Conn<'_>) {
     // The reply examined stays the one that decided, for the record.
-    let (start, len) = (p.start, p.len);
+    let decided = reply.mark();
     if conn.send_all(b"QUIT\r\n").is_ok() {
-        let _ = p.read_reply(conn, parse_reply);
+        let _ = reply.read(conn, parse_reply);
     }
-    p.start = start;
-    p.len = len;
+    reply.restore(decided);
 }
 
 /// Parses one reply, possibly multi-line (`250-…` lines, then `250 …`):
