@@ -111,4 +111,4 @@ args=(--root "$root" --work "$work" --twin "target/bench/$target/release")
 if [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ]; then
 	args+=(--quick)
 fi
-python3 bench/bench.py "${args[@]}"
+python3 -B bench/bench.py "${args[@]}"
