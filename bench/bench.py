@@ -69,6 +69,7 @@ def run(b):
                         ["-i", "1", "-c", "10", "-r", "1"], bound=11.0, targeted=False)
     watch.finish()
     scale.measure(b)
+    peers.haproxy(b)
     report.write(b)
 
 

@@ -74,6 +74,17 @@ def cpu_seconds(pid):
     return sum(user_system(pid))
 
 
+def switches(pid):
+    """Context switches of PID so far, voluntary (it waited) + involuntary
+    (/proc/PID/status; its main thread's for a process of many)."""
+    n = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if "ctxt_switches:" in line:
+                n += int(line.split()[1])
+    return n
+
+
 def user_system(pid):
     """(user, system) CPU seconds of PID so far: utime and stime of
     /proc/PID/stat (in clock ticks, so only sums over many are exact)."""

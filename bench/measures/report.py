@@ -10,7 +10,7 @@ from .common import loadavg, log
 
 # The table's order: rows by the first of these their measure starts with.
 ORDER = ("installed size", "peak RSS", "system calls", "instructions", "detection",
-         "schedule drift", "scale")
+         "schedule drift", "scale", "CPU per check")
 
 
 def write(b):
@@ -114,4 +114,15 @@ HOW = """
   their VmRSS (and Pss: the static binaries share their text), their CPU time
   over the window from `/proc/PID/sched`, `--disp` of one ID, and a loop of
   `--stop` over all of them.
+- CPU per check against HAProxy: 500 monitors at `-i 1 -c 3 -r 1` and one
+  HAProxy (Debian's, `nbthread 1`) whose 500 servers are all the same nginx
+  (`check inter 1s`, `option httpchk`, `http-check send meth HEAD`) run at
+  the same time against it. Each one's CPU over the window from its own
+  accounting (`se.sum_exec_runtime` of each monitor, of HAProxy's threads),
+  divided by its checks in that window counted in nginx's access log by
+  user agent (the monitors send theirs; HAProxy's `HEAD / HTTP/1.0` has
+  none): the two counts show both ran at the same rate. Then, outside that
+  window, perf splits each one's CPU by system call, and `strace -c` counts
+  HAProxy's system calls per check. The floor is `bench/floor.py`: plain
+  blocking checks one after another, its system time per check.
 """

@@ -2,11 +2,9 @@
 (and where it goes: perf), --disp among them, stopping them all."""
 
 import os
-import re
-import shutil
-import subprocess
 import time
 
+from . import profile
 from .common import DEVNULL, KIB, cpu_seconds, log, pct, read_pss, read_status
 
 
@@ -92,54 +90,28 @@ def cpu_profile(b, n):
     """Where a monitor's CPU time goes: perf (cpu-clock samples, call
     graphs) over N monitors, run from the unstripped twin (same code) so
     that user-space functions have names."""
-    perf_ok = shutil.which("perf") is not None and subprocess.run(
-        ["perf", "--version"], stdout=DEVNULL, stderr=DEVNULL).returncode == 0
-    if not perf_ok:
-        b.notes.append("No perf here: the CPU time of a monitor is not broken down.")
+    if not profile.available(b):
         return None
     twin = os.path.join(b.twin, "clp_httpmon")
     ids = [f"bench_prof_{i:03d}" for i in range(n)]
     procs = [b.spawn([twin, i, "-s", "127.0.0.1", "-n", str(b.nginx.port), "-i", "1"],
                      stdout=DEVNULL, stderr=DEVNULL) for i in ids]
     time.sleep(3)
-    data = os.path.join(b.work, "perf.data")
     secs = 3 if b.quick else 6
-    r = subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "10000", "-a", "-g",
-                        "-o", data, "--", "sleep", str(secs)], stdout=DEVNULL,
-                       stderr=subprocess.PIPE, timeout=120)
+    data = profile.record(b, secs, "scale")
     for i in ids:
         b.ctl("http", i, "--stop")
     for p in procs:
         b.reap(p, 15)
-    if r.returncode != 0:
-        b.notes.append("perf record failed: " + r.stderr.decode(errors="replace")[-200:])
+    if data is None:
         return None
-    script = subprocess.run(["perf", "script", "-i", data, "--comm", "clp_httpmon",
-                             "-F", "ip,sym"], stdout=subprocess.PIPE, stderr=DEVNULL,
-                            text=True, timeout=300).stdout
-    # One sample a paragraph, leaf frame first: "ADDRESS SYMBOL".
-    calls, user, kernel_other, total = {}, {}, 0, 0
-    for sample in script.split("\n\n"):
-        frames = [f.split(None, 1) for f in sample.strip().splitlines() if f.strip()]
-        frames = [(f[0], f[1] if len(f) > 1 else "?") for f in frames]
-        if not frames:
-            continue
-        total += 1
-        sys_name = next((m.group(1) for _, sym in frames
-                         for m in [re.match(r"__x64_sys_(\w+)", sym)] if m), None)
-        in_syscall = sys_name or any(sym.startswith("do_syscall_64") for _, sym in frames)
-        if in_syscall:
-            key = sys_name or "other"
-            calls[key] = calls.get(key, 0) + 1
-        elif frames[0][0].startswith("ffffffff"):
-            kernel_other += 1
-        else:
-            user[frames[0][1]] = user.get(frames[0][1], 0) + 1
-    if not total:
+    s = profile.Samples(data, "clp_httpmon", [p.pid for p in procs])
+    if not s.total:
         return None
-    share = lambda n: n / total
-    sys_total = share(sum(calls.values()))
-    user_total = share(sum(user.values()))
+    calls, user, kernel_other, total = s.calls, s.user, s.kernel_other, s.total
+    share = s.share
+    sys_total = s.syscalls()
+    user_total = s.user_space()
     top_user = sorted(user.items(), key=lambda kv: -kv[1])[:6]
     b.details.append((
         "Where a monitor's CPU time goes",
