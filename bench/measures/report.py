@@ -8,6 +8,9 @@ import time
 
 from .common import loadavg, log
 
+# One-off measurements (not made by make bench) that RESULTS.md carries.
+ANALYSIS = "cost-per-check.md"
+
 # The table's order: rows by the first of these their measure starts with.
 ORDER = ("installed size", "peak RSS", "system calls", "instructions", "detection",
          "schedule drift", "scale", "CPU per check")
@@ -62,6 +65,12 @@ def write(b):
     out += ["", "## How", "", HOW.strip(), ""]
     for title, body in b.details:
         out += [f"## {title}", "", body, ""]
+    # Measurements made once, by hand, with their commands: kept in their
+    # own file (make bench does not repeat them) and copied in as they are.
+    analysis = os.path.join(b.root, "bench", ANALYSIS)
+    if os.path.exists(analysis):
+        with open(analysis) as f:
+            out += [f.read().strip(), ""]
     if b.notes:
         out += ["## Notes", ""] + [f"- {n}" for n in b.notes] + [""]
     text = "\n".join(out)
