@@ -65,9 +65,10 @@ def measure(b):
           f"{base}; Δ se.sum_exec_runtime (/proc/PID/sched) over "
           f"{seconds} s, summed",
           why=(f"{cpu / rate * 1e6:.0f} µs of CPU per probe cycle. " if rate else "") +
-              (f"{prof['sys'] * 100:.0f} % of it is in the system calls of the probe — "
-               "on loopback the TCP connect, send and close, with the server's side "
-               "of them — which a probe that connects each time cannot avoid; "
+              (f"{prof['sys'] * 100:.0f} % of it is in system calls — on loopback the "
+               "TCP connect, send and close, with the server's side of them, and the "
+               "wake-ups in the ppolls (see \"Where a monitor's CPU per check goes\" "
+               "for what of it can be saved); "
                f"{prof['user'] * 100:.0f} % is user space, spread over the functions "
                "listed in \"Where a monitor's CPU time goes\"." if prof else ""))
     b.row(f"scale: clp_httpmon ID --disp among {n}",
