@@ -8,7 +8,7 @@
 #
 # Runs as root on Debian (12): installs what it measures with and against
 # when missing (nginx-light, postfix, monitoring-plugins-basic for check_http
-# and check_smtp, curl, valgrind, strace, python3), builds the release
+# and check_smtp, haproxy, curl, valgrind, strace, python3), builds the release
 # binaries (make) and the in-process probe loop (examples/probe_loop.rs),
 # then hands over to bench/bench.py, which does the measuring. Servers are
 # private instances on 127.0.0.1 (tests/daemons/), at ports the kernel
@@ -55,6 +55,7 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "$1" ]; }
 have nginx || have /usr/sbin/nginx || need+=(nginx-light)
 have /usr/lib/postfix/sbin/master || need+=(postfix)
 have /usr/lib/nagios/plugins/check_http || need+=(monitoring-plugins-basic)
+have haproxy || have /usr/sbin/haproxy || need+=(haproxy)
 have curl || need+=(curl)
 have valgrind || need+=(valgrind)
 have callgrind_annotate || need+=(valgrind)
@@ -111,4 +112,4 @@ args=(--root "$root" --work "$work" --twin "target/bench/$target/release")
 if [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ]; then
 	args+=(--quick)
 fi
-python3 bench/bench.py "${args[@]}"
+python3 -B bench/bench.py "${args[@]}"

@@ -15,11 +15,12 @@
 # its server, loads both servers for SECONDS: wrk against nginx (installed
 # from Debian's packages when missing; without it, a bounded Python HTTP
 # loop) and a bounded Python loop of SMTP sessions (greeting, EHLO, NOOP,
-# QUIT) against postfix. Every second it checks that each monitor still
-# runs and samples its state; at the end it takes each monitor's --disp
-# (probes, failures, state), stops the load, the monitors (--stop) and the
-# servers, and prints a markdown table: probes made, failures seen, and
-# exits. A monitor that ended during the soak is a FALSE EXIT: its servers
+# QUIT) against postfix (those loops, the free ports and the readiness
+# checks: scripts/soak_load.py). Every second it checks that each monitor
+# still runs and samples its state; at the end it takes each monitor's
+# --disp (probes, failures, state), stops the load, the monitors (--stop)
+# and the servers, and prints a markdown table: probes made, failures seen,
+# and exits. A monitor that ended during the soak is a FALSE EXIT: its servers
 # were healthy (the load generators say how healthy), so its standard
 # error and the servers' logs are printed.
 #
@@ -189,186 +190,10 @@ chmod 0755 "$tmp"
 mkdir "$tmp/mon"
 export ISMON_STATE_DIR="$tmp/state"
 
-# The load generators and the readiness checks, in Python's standard library.
-cat >"$tmp/soakload.py" <<'EOF'
-"""Helpers of scripts/soak.sh: free ports, readiness, bounded load."""
-import http.client
-import signal
-import smtplib
-import socket
-import sys
-import threading
-import time
-
-stop = threading.Event()
-signal.signal(signal.SIGTERM, lambda *_: stop.set())
-signal.signal(signal.SIGINT, lambda *_: stop.set())
-HOST = "127.0.0.1"
-
-
-def ports(n):
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind((HOST, 0))
-        socks.append(s)
-    print(" ".join(str(s.getsockname()[1]) for s in socks))
-    for s in socks:
-        s.close()
-
-
-def http_ok(port):
-    c = http.client.HTTPConnection(HOST, port, timeout=1)
-    try:
-        c.request("HEAD", "/")
-        return c.getresponse().status == 200
-    finally:
-        c.close()
-
-
-def smtp_ok(port):
-    s = smtplib.SMTP(HOST, port, local_hostname="soak.invalid", timeout=1)
-    try:
-        return s.noop()[0] == 250
-    finally:
-        s.close()
-
-
-def wait(kind, port, limit):
-    check = http_ok if kind == "http" else smtp_ok
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        try:
-            if check(port):
-                return 0
-        except (OSError, smtplib.SMTPException, http.client.HTTPException):
-            pass
-        time.sleep(0.1)
-    return 1
-
-
-class Tally:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.ok = 0
-        self.failed = {}
-        self.slow = 0
-        self.worst = 0.0
-
-    def add(self, took, error):
-        with self.lock:
-            self.worst = max(self.worst, took)
-            if took > 1.0:
-                self.slow += 1
-            if error is None:
-                self.ok += 1
-            else:
-                self.failed[error] = self.failed.get(error, 0) + 1
-
-    def report(self, what, started):
-        took = max(time.monotonic() - started, 1e-9)
-        failed = sum(self.failed.values())
-        total = self.ok + failed
-        causes = ", ".join(f"{k}: {v}" for k, v in sorted(self.failed.items()))
-        print(f"{what}={total} ok={self.ok} failed={failed} "
-              f"per_second={total / took:.1f} seconds={took:.0f} "
-              f"slowest={self.worst:.3f} over_1s={self.slow} "
-              f"causes=[{causes or '-'}]")
-
-
-def smtp_session(port):
-    s = smtplib.SMTP(HOST, port, local_hostname="soak.invalid", timeout=5)
-    try:
-        for code, _ in (s.ehlo(), s.noop()):
-            if code != 250:
-                return f"reply {code}"
-        s.quit()
-        return None
-    finally:
-        s.close()
-
-
-def smtp_load(port, seconds, clients, pause):
-    tally = Tally()
-    started = time.monotonic()
-    deadline = started + seconds
-    cap = seconds * 1000  # sessions per client, at most
-
-    def client():
-        for _ in range(cap):
-            if stop.is_set() or time.monotonic() >= deadline:
-                return
-            t0 = time.monotonic()
-            try:
-                error = smtp_session(port)
-            except smtplib.SMTPResponseException as e:
-                error = f"reply {e.smtp_code}"
-            except (OSError, smtplib.SMTPException) as e:
-                error = type(e).__name__
-            tally.add(time.monotonic() - t0, error)
-            stop.wait(pause)
-
-    run(client, clients, deadline)
-    tally.report("sessions", started)
-
-
-def http_load(port, seconds, clients):
-    tally = Tally()
-    started = time.monotonic()
-    deadline = started + seconds
-    cap = seconds * 100000
-
-    def client():
-        c = http.client.HTTPConnection(HOST, port, timeout=5)
-        for _ in range(cap):
-            if stop.is_set() or time.monotonic() >= deadline:
-                break
-            t0 = time.monotonic()
-            try:
-                c.request("GET", "/")
-                r = c.getresponse()
-                r.read()
-                error = None if r.status == 200 else f"status {r.status}"
-            except (OSError, http.client.HTTPException) as e:
-                error = type(e).__name__
-                c.close()
-            tally.add(time.monotonic() - t0, error)
-        c.close()
-
-    run(client, clients, deadline)
-    tally.report("requests", started)
-
-
-def run(client, clients, deadline):
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        while t.is_alive() and time.monotonic() < deadline + 30:
-            t.join(0.5)
-
-
-def main():
-    verb, args = sys.argv[1], [int(a) for a in sys.argv[2:]]
-    if verb == "ports":
-        ports(*args)
-    elif verb in ("http", "smtp"):
-        sys.exit(wait(verb, *args))
-    elif verb == "smtp-load":
-        smtp_load(args[0], args[1], args[2], args[3] / 1000)
-    elif verb == "http-load":
-        http_load(*args)
-    else:
-        sys.exit(2)
-
-
-main()
-EOF
-
-# load VERB ARGS...: run a helper in the foreground. (What runs in the
-# background is started directly, never through a function, so that $! is
-# the process itself and not a subshell.)
-load() { python3 "$tmp/soakload.py" "$@"; }
+# load VERB ARGS...: run a helper of scripts/soak_load.py in the foreground.
+# (What runs in the background is started directly, never through a
+# function, so that $! is the process itself and not a subshell.)
+load() { python3 scripts/soak_load.py "$@"; }
 
 # start_daemon SCRIPT NAME PORT: start a private server in $tmp/NAME; the
 # helper prints the master's PID and execs into it, so $! is the master.
@@ -466,14 +291,14 @@ if [ "$http_load" = wrk ]; then
 	wrk -t"$wrk_threads" -c"$wrk_connections" -d"${load_seconds}s" --latency \
 		"http://127.0.0.1:$http_port/" >"$tmp/http-load.out" 2>&1 &
 else
-	say "\$ python3 soakload.py http-load $http_port $load_seconds $wrk_connections"
-	python3 "$tmp/soakload.py" http-load "$http_port" "$load_seconds" "$wrk_connections" \
+	say "\$ python3 scripts/soak_load.py http-load $http_port $load_seconds $wrk_connections"
+	python3 scripts/soak_load.py http-load "$http_port" "$load_seconds" "$wrk_connections" \
 		>"$tmp/http-load.out" 2>&1 &
 fi
 http_load_pid=$!
 remember "$http_load_pid"
-say "\$ python3 soakload.py smtp-load $smtp_port $load_seconds $smtp_clients $smtp_pause_ms   ($smtp_clients sessions at a time: greeting, EHLO, NOOP, QUIT)"
-python3 "$tmp/soakload.py" smtp-load "$smtp_port" "$load_seconds" "$smtp_clients" \
+say "\$ python3 scripts/soak_load.py smtp-load $smtp_port $load_seconds $smtp_clients $smtp_pause_ms   ($smtp_clients sessions at a time: greeting, EHLO, NOOP, QUIT)"
+python3 scripts/soak_load.py smtp-load "$smtp_port" "$load_seconds" "$smtp_clients" \
 	"$smtp_pause_ms" >"$tmp/smtp-load.out" 2>&1 &
 smtp_load_pid=$!
 remember "$smtp_load_pid"
@@ -527,7 +352,7 @@ for id in $monitors; do
 done
 
 step "Stopping the load"
-# wrk stops on SIGINT and still prints its figures; soakload.py on SIGTERM.
+# wrk stops on SIGINT and still prints its figures; soak_load.py on SIGTERM.
 if [ "$http_load" = wrk ]; then end_pid "$http_load_pid" INT; else end_pid "$http_load_pid" TERM; fi
 end_pid "$smtp_load_pid" TERM
 
