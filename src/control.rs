@@ -12,9 +12,10 @@ use crate::error::{EXIT_IN_USE, EXIT_STOPPED};
 use crate::event::{Event, Level};
 use crate::id::Id;
 use crate::log::{write_local_time, Logger};
+use crate::protocol::Protocol;
 use crate::record::{key, State};
 use crate::registry::{Entry, Lookup, Removal, StateDir};
-use crate::{retry, sys, Protocol};
+use crate::{retry, sys};
 
 /// How long `--pause`, `--resume`, `--disp` and `--del` take at most, from
 /// their start, whatever they find (a record that never verifies, a lock

@@ -22,9 +22,10 @@ use crate::escape::{write_escaped, LineBuf};
 use crate::event::{Event, Failure, Level};
 use crate::log::{epoch_now, Logger};
 use crate::probe::{ProbeError, Prober, Requests};
+use crate::protocol::Protocol;
 use crate::record::{self, key, State, BODY_MAX};
 use crate::registry::{self, AcquireError, Lease, StateDir};
-use crate::{sys, Protocol};
+use crate::sys;
 
 /// What the signals read so far ask of the loop: go on, or stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

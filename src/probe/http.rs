@@ -254,7 +254,7 @@ mod tests {
             .iter()
             .map(Into::into)
             .collect();
-        let cfg = match crate::cli::parse(crate::Protocol::Http, &v) {
+        let cfg = match crate::cli::parse(crate::protocol::Protocol::Http, &v) {
             Ok(crate::cli::Command::Monitor(c)) => c,
             other => panic!("{other:?}"),
         };
