@@ -7,6 +7,7 @@
 //! timeout. A monitor must end any wait at once when it is told to stop or
 //! pause, so every wait here is one `ppoll` on the socket together with the
 //! monitor's signalfd. The rest is what std lacks altogether: signalfd,
+//! timerfd,
 //! getaddrinfo with its own error code, `*at` calls relative to a directory
 //! descriptor, flock, kill, geteuid and localtime_r.
 
@@ -132,9 +133,13 @@ pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
 /// What `poll` reported for one descriptor.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Ready {
+    /// Data, or the end of the stream (POLLIN, POLLHUP).
     pub readable: bool,
     pub writable: bool,
+    /// POLLERR, POLLNVAL.
     pub error: bool,
+    /// POLLHUP alone: both directions are shut (a reset, a refusal).
+    pub hangup: bool,
 }
 
 pub const WANT_READ: libc::c_short = libc::POLLIN;
@@ -208,9 +213,49 @@ pub fn wait_for(
             readable: r & (libc::POLLIN | libc::POLLHUP) != 0,
             writable: r & libc::POLLOUT != 0,
             error: r & (libc::POLLERR | libc::POLLNVAL) != 0,
+            hangup: r & libc::POLLHUP != 0,
         },
         watched: fds[1].revents != 0,
     })
+}
+
+// ----------------------------------------------------------------- timers
+
+/// A one-shot timer on CLOCK_MONOTONIC that a poll can wait on: it fires
+/// at its time, with none of the slack the kernel adds to a poll's own
+/// timeout (0.1 % of it, up to 100 ms), so a sleep is one wake-up.
+pub fn timerfd() -> io::Result<OwnedFd> {
+    let flags = libc::TFD_NONBLOCK | libc::TFD_CLOEXEC;
+    // SAFETY: timerfd_create has no memory-safety preconditions.
+    let fd = cvt(unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, flags) })?;
+    Ok(owned(fd))
+}
+
+/// Arms `timer` to fire once, `after` from now (at least 1 ns: zero would
+/// disarm it). Re-arming clears a pending expiry.
+pub fn arm_timer(timer: BorrowedFd<'_>, after: Duration) -> io::Result<()> {
+    let after = after.max(Duration::from_nanos(1));
+    // SAFETY: itimerspec is plain data; zero is a disarmed interval.
+    let mut spec: libc::itimerspec = unsafe { mem::zeroed() };
+    spec.it_value.tv_sec = after.as_secs().min(i32::MAX as u64) as _;
+    spec.it_value.tv_nsec = after.subsec_nanos() as _;
+    // SAFETY: `spec` is initialised; a null old-value pointer is allowed.
+    cvt(unsafe { libc::timerfd_settime(timer.as_raw_fd(), 0, &spec, std::ptr::null_mut()) })
+        .map(drop)
+}
+
+/// Takes a fired timer's expiry count, so that it is no longer readable.
+pub fn clear_timer(timer: BorrowedFd<'_>) {
+    let mut count = [0u8; 8];
+    // SAFETY: `count` is 8 writable bytes, what a timerfd read returns.
+    // Nothing to do if it fails: not fired yet (EAGAIN) or re-armed since.
+    let _ = unsafe {
+        libc::read(
+            timer.as_raw_fd(),
+            count.as_mut_ptr() as *mut libc::c_void,
+            8,
+        )
+    };
 }
 
 // --------------------------------------------------------------- sockets
