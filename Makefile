@@ -9,6 +9,11 @@
 #	make lint		rustfmt, clippy, shellcheck, mandoc -Tlint
 #	make demo		watch both monitors detect a server that stops
 #	make rpm		an RPM of the build/ binaries (contrib/rpm)
+#	make deb		a Debian package of the same (contrib/deb)
+#	make cluster-demo	a two-node Pacemaker cluster in namespaces: freeze
+#				a server, watch the group fail over (root)
+#	make test-cluster	the failover behaviours in that cluster, HTTP and
+#				SMTP (root; SKIPPED without Pacemaker, unless CI=true)
 #	make fuzz		fuzz the reply parsers, FUZZ_SECONDS (60) per target
 #	make soak		monitors against busy servers, SOAK_SECONDS (600)
 #	make bench		size, memory, syscalls, instructions, detection latency,
@@ -63,6 +68,16 @@ demo:
 rpm:
 	sh contrib/rpm/build.sh
 
+deb:
+	sh contrib/deb/build.sh
+
+# Not part of make test: root, Pacemaker and a few minutes (contrib/pacemaker).
+cluster-demo: all
+	python3 contrib/pacemaker/lab.py demo
+
+test-cluster: all
+	python3 contrib/pacemaker/lab.py test
+
 # Not part of make test: measures, prints a table, writes bench/RESULTS.md.
 bench:
 	bash bench/bench.sh
@@ -80,4 +95,4 @@ clean:
 	cargo clean
 	rm -rf build
 
-.PHONY: all i686 install test test-i686 lint demo rpm fuzz soak bench clean
+.PHONY: all i686 install test test-i686 lint demo rpm deb cluster-demo test-cluster fuzz soak bench clean
