@@ -5,7 +5,7 @@ prints, per group, the timeline of the failover and where its time went;
 shows that the servers' own agents at their default depth keep saying
 "running" for a frozen server.
 
-test: six behaviours for HTTP and SMTP, each with a bound derived from the
+test: six behaviours for HTTP and SMTP, and a hung monitor, each with a bound derived from the
 monitor's settings (see bounds()); ends with "N passed, N failed".
 """
 
@@ -153,6 +153,8 @@ def test(mod):
         for case, sig in (("frozen", signal.SIGSTOP), ("killed", signal.SIGKILL)):
             for proto in protos:
                 where.update(case_failover(r, lab, {proto: where[proto]}, case, sig))
+        for proto in protos:
+            where.update(case_hung(r, lab, proto, where[proto]))
         case_crash(r, lab, where)
     except Exception as e:  # a broken lab: a failure, with what broke
         r.check(False, "the lab: %s: %s" % (type(e).__name__, e))
@@ -213,7 +215,7 @@ def case_pause(r, lab, where):
     mod = r.mod
     # Longer than the agent's hang limit (max(i, t) + t + hang_margin 5)
     # and two of its monitor operations past it.
-    hang_limit = max(mod.MON_INTERVAL, mod.MON_TIMEOUT) + mod.MON_TIMEOUT + 5
+    hang_limit = max(mod.MON_INTERVAL, mod.MON_TIMEOUT) + mod.MON_TIMEOUT + mod.HANG_MARGIN
     seconds = hang_limit + 2 * mod.AGENT_MONITOR_INTERVAL + MARGIN
     for proto in where:
         lab.monitor_ctl(proto, where[proto], "--pause")
@@ -274,6 +276,45 @@ def case_failover(r, lab, where, case, sig):
         check_disp(r, lab, proto, new[proto], "after the %s server's failover" % case)
     settled = settle(lab, list(where))
     return settled
+
+
+def case_hung(r, lab, proto, node):
+    """(7, beyond the six) A hung monitor (SIGSTOP) cannot hide its server:
+    the agent reports it failed once its last probe is too old, and the
+    group moves although the server answers."""
+    mod = r.mod
+    p = mod.PROTOCOLS[proto]
+    rc, f, raw = lab.disp(proto, node)
+    pid = f.get("pid")
+    if rc != 0 or not pid or not pid.isdigit():
+        r.check(False, "%s: no live monitor on %s to stop: %s" % (proto, node, raw.strip()))
+        return {}
+    # The monitor's pid is in the node's PID namespace: signal it there.
+    lab.node_run(node, ["kill", "-STOP", pid])
+    t0 = time.time()
+    print("%s: SIGSTOP to the monitor %s (pid %s in %s)" % (proto, p["mon"], pid, node), flush=True)
+    done = wait_failover(lab, {proto: node}, t0, 90)
+    hang_limit = max(mod.MON_INTERVAL, mod.MON_TIMEOUT) + mod.MON_TIMEOUT + mod.HANG_MARGIN
+    # The agent's stop of a stopped monitor: --stop waits stop_wait, then
+    # SIGKILL; a healthy server's stop takes its agent a second or two.
+    bound = hang_limit + 1 + mod.AGENT_MONITOR_INTERVAL + mod.STOP_WAIT + 1 + 3 + max(1.0, lab.group_start) + MARGIN
+    how = ("hang limit %d (max(%d, %d) + %d + hang_margin %d) + 1 (whole-second record) + agent monitor interval %d"
+           " + the monitor's stop %d (stop_wait %d, then SIGKILL) + server stop %d + group start %.1f + margin %d") % (
+        hang_limit, mod.MON_INTERVAL, mod.MON_TIMEOUT, mod.MON_TIMEOUT, mod.HANG_MARGIN,
+        mod.AGENT_MONITOR_INTERVAL, mod.STOP_WAIT + 1, mod.STOP_WAIT, 3, max(1.0, lab.group_start), MARGIN)
+    took = done.get(proto)
+    reason = [line for line in lab.pacemaker_log(node).splitlines()
+              if "Result of monitor operation for %s" % p["mon"] in line and "is hung" in line]
+    r.check(
+        took is not None and took[0] >= hang_limit - 1 and took[0] <= bound and bool(reason),
+        "%s: a hung monitor on %s (SIGSTOP) fails the group over although its server answers: on %s after %s s"
+        " (not before the hang limit %d s); bound %.1f s = %s; Pacemaker logged the reason: %s"
+        % (proto, node, took[1] if took else "no node", "%.1f" % took[0] if took else "more than 90",
+           hang_limit, bound, how, "yes" if reason else "no"),
+    )
+    if took:
+        check_disp(r, lab, proto, took[1], "after the hung monitor's failover")
+    return settle(lab, [proto])
 
 
 def case_crash(r, lab, where):
