@@ -644,6 +644,23 @@ http {
                 pids.append(int(entry))
         return sorted(pids)
 
+    def host_pid(self, name, ns_pid):
+        """The PID seen from here of the node's process ns_pid, or None."""
+        ns = os.readlink("/proc/%d/ns/pid" % self.init_pid[name])
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                if os.readlink("/proc/%s/ns/pid" % entry) != ns:
+                    continue
+                status = read("/proc/%s/status" % entry)
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("NSpid:") and line.split()[-1] == str(ns_pid):
+                    return int(entry)
+        return None
+
     def signal_server(self, proto, name, sig):
         pids = self.server_pids(proto, name)
         for pid in pids:

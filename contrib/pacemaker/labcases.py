@@ -289,10 +289,14 @@ def case_hung(r, lab, proto, node):
     if rc != 0 or not pid or not pid.isdigit():
         r.check(False, "%s: no live monitor on %s to stop: %s" % (proto, node, raw.strip()))
         return {}
-    # The monitor's pid is in the node's PID namespace: signal it there.
-    lab.node_run(node, ["kill", "-STOP", pid])
+    # The record's pid is the one in the node's PID namespace.
+    hpid = lab.host_pid(node, int(pid))
+    if hpid is None:
+        r.check(False, "%s: the monitor's pid %s is not in %s" % (proto, pid, node))
+        return {}
+    os.kill(hpid, signal.SIGSTOP)
     t0 = time.time()
-    print("%s: SIGSTOP to the monitor %s (pid %s in %s)" % (proto, p["mon"], pid, node), flush=True)
+    print("%s: SIGSTOP to the monitor %s (pid %s in %s, %d here)" % (proto, p["mon"], pid, node, hpid), flush=True)
     done = wait_failover(lab, {proto: node}, t0, 90)
     hang_limit = max(mod.MON_INTERVAL, mod.MON_TIMEOUT) + mod.MON_TIMEOUT + mod.HANG_MARGIN
     # The agent's stop of a stopped monitor: --stop waits stop_wait, then
