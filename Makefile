@@ -11,6 +11,11 @@
 #				their one source, man/ismon.8.in
 #	make demo		watch both monitors detect a server that stops
 #	make rpm		an RPM of the build/ binaries (contrib/rpm)
+#	make deb		a Debian package of the same (contrib/deb)
+#	make cluster-demo	a two-node Pacemaker cluster in namespaces: freeze
+#				a server, watch the group fail over (root)
+#	make test-cluster	the failover behaviours in that cluster, HTTP and
+#				SMTP (root; SKIPPED without Pacemaker, unless CI=true)
 #	make fuzz		fuzz the reply parsers, FUZZ_SECONDS (60) per target
 #	make soak		monitors against busy servers, SOAK_SECONDS (600)
 #	make stress		STRESS_RUNS (500) seeded schedules of verbs and signals
@@ -73,6 +78,16 @@ demo:
 rpm:
 	sh contrib/rpm/build.sh
 
+deb:
+	sh contrib/deb/build.sh
+
+# Not part of make test: root, Pacemaker and a few minutes (contrib/pacemaker).
+cluster-demo: all
+	python3 contrib/pacemaker/lab.py demo
+
+test-cluster: all
+	python3 contrib/pacemaker/lab.py test
+
 # Not part of make test: measures, prints a table, writes bench/RESULTS.md.
 bench:
 	bash bench/bench.sh
@@ -97,4 +112,4 @@ clean:
 	cargo clean
 	rm -rf build
 
-.PHONY: all i686 install test test-i686 lint man demo rpm fuzz soak stress bench clean
+.PHONY: all i686 install test test-i686 lint man demo rpm deb cluster-demo test-cluster fuzz soak stress bench clean

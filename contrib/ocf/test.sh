@@ -8,6 +8,8 @@
 #     server failed makes the monitor action return OCF_ERR_GENERIC, stop
 #     then succeeds and clears it; a monitor killed with kill -9 is
 #     OCF_NOT_RUNNING; a monitor that does not end on --stop is killed;
+#     a hung monitor (SIGSTOP) is OCF_ERR_GENERIC once its last probe is
+#     older than a working monitor allows, a paused one is not;
 #     bad settings are OCF_ERR_CONFIGURED, missing binaries
 #     OCF_ERR_INSTALLED (OCF_NOT_RUNNING for a probe).
 #
@@ -65,7 +67,7 @@ srv_pid=
 
 # shellcheck disable=SC2317 # called through the trap
 cleanup() {
-	for id in ocft_http ocft_smtp ocft_fail ocft_kill ocft_hang; do
+	for id in ocft_http ocft_smtp ocft_fail ocft_kill ocft_hang ocft_pause; do
 		ISMON_STATE_DIR=$state "$bindir/clp_httpmon" "$id" --stop 1 >/dev/null 2>&1
 		ISMON_STATE_DIR=$state "$bindir/clp_smtpmon" "$id" --stop 1 >/dev/null 2>&1
 	done
@@ -260,6 +262,63 @@ esac
 ra monitor "$@"
 expect 7 "monitor after that stop"
 stop_server
+
+echo "== a hung monitor (SIGSTOP) fails (1); a paused one does not"
+start_server http
+# A working monitor records a probe at least every max(interval, timeout)
+# + timeout = 2 s; with hang_margin=2 the agent calls it hung past 4 s.
+set -- protocol=http id=ocft_hang server=127.0.0.1 port="$port" interval=1 retries=1 timeout=1 stop_wait=1 hang_margin=2
+ra start "$@"
+expect 0 "start (to be hung)"
+hung_pid=$(ISMON_STATE_DIR=$state "$bindir/clp_httpmon" ocft_hang --disp | sed -n 's/^pid: //p')
+set -- protocol=http id=ocft_pause server=127.0.0.1 port="$port" interval=1 retries=1 timeout=1 hang_margin=2
+ra start "$@"
+expect 0 "start (to be paused)"
+ISMON_STATE_DIR=$state "$bindir/clp_httpmon" ocft_pause --pause >/dev/null 2>&1 ||
+	fail "--pause of ocft_pause"
+kill -STOP "$hung_pid"
+hung_at=$(date +%s)
+set -- protocol=http id=ocft_hang server=127.0.0.1 port="$port" interval=1 retries=1 timeout=1 stop_wait=1 hang_margin=2
+# Deadline: the 4 s limit, one more second for the record's whole-second
+# times, and 5 s of slack for a loaded machine.
+n=0
+while :; do
+	ra monitor "$@"
+	[ "$rc" -ne 0 ] && break
+	n=$((n + 1))
+	[ "$(($(date +%s) - hung_at))" -ge 10 ] && break
+	[ "$n" -ge 100 ] && break
+	sleep 0.2
+done
+hung_after=$(($(date +%s) - hung_at))
+expect 1 "monitor of a monitor stopped with SIGSTOP ($hung_after s after the stop)"
+if [ "$hung_after" -lt 3 ]; then
+	fail "called hung after $hung_after s, before the 4 s limit allows"
+fi
+case $out in
+*"ocf-exit-reason:"*"hung"*) pass "the exit reason says it is hung: ${out##*ocf-exit-reason:}" ;;
+*) fail "no exit reason naming the hang: $out" ;;
+esac
+set -- protocol=http id=ocft_pause server=127.0.0.1 port="$port" interval=1 retries=1 timeout=1 hang_margin=2
+ra monitor "$@"
+expect 0 "monitor of a monitor paused as long (not hung: paused on request)"
+ra stop "$@"
+expect 0 "stop of the paused monitor"
+set -- protocol=http id=ocft_hang server=127.0.0.1 port="$port" interval=1 retries=1 timeout=1 stop_wait=1 hang_margin=2
+ra stop "$@"
+expect 0 "stop of the hung monitor"
+case $(ps -o stat= -p "$hung_pid" 2>/dev/null) in
+'' | Z*) pass "pid $hung_pid is gone" ;;
+*)
+	fail "pid $hung_pid still runs after stop"
+	kill -KILL "$hung_pid" 2>/dev/null
+	;;
+esac
+ra monitor "$@"
+expect 7 "monitor after that stop"
+stop_server
+ra validate-all protocol=http id=ocft_bad hang_margin=0
+expect 6 "hang_margin=0"
 
 echo "== bad settings and missing binaries"
 ra validate-all protocol=ftp id=ocft_bad
