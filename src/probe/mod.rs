@@ -6,6 +6,7 @@
 //! anything else that arrives is taken and the wait goes on with the same
 //! deadline.
 
+pub mod body;
 pub mod http;
 pub mod smtp;
 
