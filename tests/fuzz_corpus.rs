@@ -9,6 +9,7 @@
 //! the LF that ends the reply, `Invalid` at the first byte that no valid
 //! reply can have there.
 
+use ismon::probe::body::{BodyMatcher, Framing, Needle, Verdict};
 use ismon::probe::http::parse_status;
 use ismon::probe::smtp::parse_reply;
 use ismon::probe::Parse;
@@ -291,4 +292,36 @@ fn smtp_invalid_on_a_later_line() {
     assert_eq!(p(b"220-\n209\n%"), INVALID);
     assert_eq!(p(b"220-\n210\x00"), INVALID);
     assert_eq!(p(b"220-m\n211-miie\r\n-ma\ri220-mod,y\r\n"), INVALID);
+}
+
+// The body matcher of `--contains` (ismon::probe::body), found by the
+// fuzz target body_stream.
+
+/// A body of exactly the limit is cut at the limit however it is framed:
+/// the fuzzer found a 1-byte chunked body at a limit of 1 said `cut`, the
+/// same byte with `Content-Length: 1` `not cut`. The search stops at the
+/// limit; whether the body ends there too only a `Length` body could say.
+#[test]
+fn body_of_exactly_the_limit_is_cut_whatever_its_framing() {
+    let cut = Verdict::Missing {
+        body_bytes: 1,
+        cut_at_limit: true,
+    };
+    let needle = Needle::new(b"we").expect("a 2-byte needle");
+    let wire = b"001\r\n\r\r\n000;\r\nX-Sum: 1\r\n\r\nzzzzzz";
+    let mut chunked = BodyMatcher::with_limit(&needle, Framing::Chunked, 1);
+    assert_eq!(chunked.feed(&wire[..5]), Verdict::More);
+    assert_eq!(chunked.feed(&wire[5..6]), cut);
+    assert_eq!(chunked.feed(&wire[6..]), cut);
+    let mut length = BodyMatcher::with_limit(&needle, Framing::Length(1), 1);
+    assert_eq!(length.feed(b"\r"), cut);
+    // One byte under the limit: the body's end decides, not cut.
+    let mut under = BodyMatcher::with_limit(&needle, Framing::Length(1), 2);
+    assert_eq!(
+        under.feed(b"\rw"),
+        Verdict::Missing {
+            body_bytes: 1,
+            cut_at_limit: false
+        }
+    );
 }

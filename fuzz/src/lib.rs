@@ -16,6 +16,7 @@
 //!
 //! Then each parser's own rules: see `check_http` and `check_smtp`.
 
+use ismon::probe::body::{BodyError, BodyMatcher, Framing, Needle, Verdict, LIMIT};
 use ismon::probe::{http, smtp, Parse, REPLY_MAX};
 
 pub type Reply = Parse<(u16, usize)>;
@@ -268,10 +269,8 @@ pub fn chunked_stream(data: &[u8], parse: Parser, mut chunk: impl FnMut() -> usi
 pub fn check_stream(seed: u64, data: &[u8], parse: Parser) {
     let mut rng = seed | 1;
     let chunk = move || {
-        // xorshift64: sizes mostly small, sometimes up to the buffer.
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
+        // Sizes mostly small, sometimes up to the buffer.
+        let rng = xorshift(&mut rng);
         match rng % 4 {
             0 => 1,
             1 => 1 + (rng >> 8) as usize % 16,
@@ -284,10 +283,211 @@ pub fn check_stream(seed: u64, data: &[u8], parse: Parser) {
     assert_eq!(got, want, "chunked (seed {seed:#x}) vs whole");
 }
 
+/// The next number of a xorshift64 sequence (`rng` not 0).
+fn xorshift(rng: &mut u64) -> u64 {
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    *rng
+}
+
 /// A fuzz input for the stream targets: 8 bytes of seed, then the stream.
 pub fn split_seed(input: &[u8]) -> (u64, &[u8]) {
     let n = input.len().min(8);
     let mut seed = [0u8; 8];
     seed[..n].copy_from_slice(&input[..n]);
     (u64::from_le_bytes(seed), &input[n..])
+}
+
+// The body matcher (`ismon::probe::body`), for `--contains`. A fuzz input
+// is 8 bytes of seed (the sizes the bytes arrive in), then:
+//
+//   mode, needle length, limit, 2 bytes of Content-Length, the needle, data
+//
+// mode % 4: 0 `Length`, 1 `Chunked`, 2 `UntilClose`, each on `data` as
+// the wire; 3: `data` is a body, sent chunked by `encode_chunked` (random
+// chunk sizes, hex case, extensions, line ends, trailers, bytes after it).
+// The needle is 1 to 8 bytes, so that it is found now and then; the limit
+// is short (1 to 1017 bytes) half the time, so that fuzz inputs reach it.
+//
+// What must hold:
+// - Any pieces: the verdict on the bytes fed one at a time is decided at
+//   some byte (or at `end`); fed in random pieces, every feed says `More`
+//   before that byte and the verdict from there on, and `end` agrees.
+// - `Length` and `UntilClose` bodies are the wire's first bytes: the
+//   verdict is what a plain search of them says (`plain_verdict`).
+// - A body sent chunked gets the verdict it gets sent with its length.
+
+/// The properties of the body matcher on a fuzz input (after its seed).
+pub fn check_body(seed: u64, input: &[u8]) {
+    let byte = |i: usize| input.get(i).copied().unwrap_or(0);
+    let mode = byte(0) % 4;
+    let needle_len = 1 + usize::from(byte(1) % 8);
+    let limit = match byte(2) {
+        b if b < 128 => 1 + u64::from(b) * 8,
+        _ => LIMIT,
+    };
+    let length = u64::from(u16::from_le_bytes([byte(3), byte(4)]));
+    let rest = input.get(5..).unwrap_or(&[]);
+    let (needle, data) = rest.split_at(needle_len.min(rest.len()));
+    let needle = match Needle::new(needle) {
+        Some(n) => n,
+        None => return,
+    };
+    let mut rng = seed | 1;
+    match mode {
+        0 => {
+            let framing = Framing::Length(length);
+            let got = check_pieces(&needle, framing, limit, data, &mut rng);
+            assert_eq!(got, plain_verdict(&needle, framing, limit, data), "Length");
+        }
+        1 => {
+            check_pieces(&needle, Framing::Chunked, limit, data, &mut rng);
+        }
+        2 => {
+            let framing = Framing::UntilClose;
+            let got = check_pieces(&needle, framing, limit, data, &mut rng);
+            assert_eq!(
+                got,
+                plain_verdict(&needle, framing, limit, data),
+                "UntilClose"
+            );
+        }
+        _ => {
+            let wire = encode_chunked(data, &mut rng);
+            let got = check_pieces(&needle, Framing::Chunked, limit, &wire, &mut rng);
+            let framing = Framing::Length(data.len() as u64);
+            let want = plain_verdict(&needle, framing, limit, data);
+            assert_eq!(got, want, "chunked {wire:?}");
+        }
+    }
+}
+
+/// The verdict on `wire` fed one byte at a time (then `end` if needed),
+/// checked against the same bytes fed in the random pieces `rng` draws.
+fn check_pieces(
+    needle: &Needle,
+    framing: Framing,
+    limit: u64,
+    wire: &[u8],
+    rng: &mut u64,
+) -> Verdict {
+    let mut m = BodyMatcher::with_limit(needle, framing, limit);
+    let mut at = if m.verdict() == Verdict::More {
+        None
+    } else {
+        Some(0)
+    };
+    for (i, b) in wire.iter().enumerate() {
+        if at.is_some() {
+            break;
+        }
+        if m.feed(std::slice::from_ref(b)) != Verdict::More {
+            at = Some(i + 1);
+        }
+    }
+    let want = match at {
+        Some(_) => m.verdict(),
+        None => m.end(),
+    };
+    assert_ne!(want, Verdict::More, "end says More");
+    assert!(m.body_bytes() <= limit, "searched past the limit");
+
+    let mut m = BodyMatcher::with_limit(needle, framing, limit);
+    let mut fed = 0;
+    loop {
+        let n = match xorshift(rng) % 4 {
+            0 => 0,
+            1 => 1,
+            2 => 1 + (xorshift(rng) % 16) as usize,
+            _ => 1 + (xorshift(rng) % 2048) as usize,
+        };
+        let n = n.min(wire.len() - fed);
+        let got = m.feed(&wire[fed..fed + n]);
+        fed += n;
+        match at {
+            Some(a) if fed >= a => assert_eq!(got, want, "after {fed} bytes"),
+            _ => assert_eq!(got, Verdict::More, "after {fed} bytes, decided at {at:?}"),
+        }
+        if fed == wire.len() {
+            break;
+        }
+    }
+    assert_eq!(m.end(), want, "end");
+    assert_eq!(m.feed(wire), want, "feed after end");
+    want
+}
+
+/// The verdict on a body that is the wire's first bytes, by a plain search
+/// of them: found within the limit, else where the body or the limit ends,
+/// or truncated if the wire ends first.
+fn plain_verdict(needle: &Needle, framing: Framing, limit: u64, wire: &[u8]) -> Verdict {
+    let have = wire.len() as u64;
+    let end = match framing {
+        Framing::Length(n) => n,
+        _ => u64::MAX,
+    };
+    let searched = have.min(end).min(limit) as usize;
+    let n = needle.as_bytes();
+    if wire[..searched].windows(n.len()).any(|w| w == n) {
+        return Verdict::Found;
+    }
+    let missing = |body_bytes, cut_at_limit| Verdict::Missing {
+        body_bytes,
+        cut_at_limit,
+    };
+    match framing {
+        Framing::Length(n) if n < limit && have >= n => missing(n, false),
+        Framing::Length(n) if n >= limit && have >= limit => missing(limit, true),
+        Framing::Length(_) => Verdict::Invalid(BodyError::Truncated),
+        _ if have >= limit => missing(limit, true),
+        _ => missing(have, false),
+    }
+}
+
+/// `body` sent chunked, every choice the encoder has drawn from `rng`:
+/// chunk sizes, either case of hex, leading zeros, extensions, CRLF or LF,
+/// a trailer section, and bytes after the message.
+pub fn encode_chunked(body: &[u8], rng: &mut u64) -> Vec<u8> {
+    const EXTENSIONS: [&[u8]; 5] = [b"", b";a=b", b" ;x", b"\t;q=\"1;2\"", b";"];
+    const TRAILERS: [&[u8]; 3] = [b"", b"X-Sum: 1\r\n", b"Bad trailer\n\x00\xff\r\n"];
+    let mut wire = Vec::new();
+    let eol = |wire: &mut Vec<u8>, rng: &mut u64| {
+        let e: &[u8] = if xorshift(rng) & 3 == 0 {
+            b"\n"
+        } else {
+            b"\r\n"
+        };
+        wire.extend_from_slice(e);
+    };
+    let mut rest = body;
+    loop {
+        let n = match xorshift(rng) % 3 {
+            0 => 1 + (xorshift(rng) % 4) as usize,
+            1 => 1 + (xorshift(rng) % 64) as usize,
+            _ => 1 + (xorshift(rng) % 1024) as usize,
+        };
+        let n = n.min(rest.len());
+        let r = xorshift(rng);
+        let zeros = (r % 3) as usize;
+        let hex = if r & 8 == 0 {
+            format!("{}{:x}", "0".repeat(zeros), n)
+        } else {
+            format!("{}{:X}", "0".repeat(zeros), n)
+        };
+        wire.extend_from_slice(hex.as_bytes());
+        wire.extend_from_slice(EXTENSIONS[(r >> 8) as usize % EXTENSIONS.len()]);
+        eol(&mut wire, rng);
+        if n == 0 {
+            break;
+        }
+        wire.extend_from_slice(&rest[..n]);
+        eol(&mut wire, rng);
+        rest = &rest[n..];
+    }
+    wire.extend_from_slice(TRAILERS[xorshift(rng) as usize % TRAILERS.len()]);
+    eol(&mut wire, rng);
+    let after = (xorshift(rng) % 8) as usize;
+    wire.resize(wire.len() + after, b'z');
+    wire
 }

@@ -35,7 +35,9 @@
 //!   not. The string must end within the first `LIMIT` body bytes: `Found`
 //!   at the byte that completes it, even mid-body; `Missing` with
 //!   `cut_at_limit` once `LIMIT` body bytes have passed without it (the
-//!   rest is never read), or without when the body ended first.
+//!   rest is never read, so a body of exactly `LIMIT` bytes is cut too:
+//!   a chunked one could only tell by waiting for its next size line), or
+//!   without when the body ended first.
 //! - The search is Knuth-Morris-Pratt, one body byte at a time, with its
 //!   table and partial match in the matcher, so a string split across two
 //!   reads or two chunks is found, and one that overlaps itself (`aab` in
@@ -125,8 +127,8 @@ pub enum Verdict {
     More,
     /// The string ended within the first `LIMIT` body bytes.
     Found,
-    /// The body ended (`cut_at_limit` false) or `LIMIT` body bytes passed
-    /// (true) without the string; `body_bytes` were searched.
+    /// The body ended (`cut_at_limit` false) or its first `LIMIT` bytes
+    /// were searched (true) without the string; `body_bytes` were searched.
     Missing { body_bytes: u64, cut_at_limit: bool },
     /// The body's framing is broken, or the body was cut short.
     Invalid(BodyError),
@@ -325,7 +327,7 @@ enum Chunk {
 }
 
 /// Reads one response body, fed in pieces, and says whether it holds the
-/// needle within its first `LIMIT` bytes. Constant memory (about 530
+/// needle within its first `LIMIT` bytes. Constant memory (560
 /// bytes), no allocation, no panic on any bytes.
 #[derive(Clone, Debug)]
 pub struct BodyMatcher {
@@ -474,8 +476,8 @@ impl BodyMatcher {
         };
         self.state = match self.state {
             State::Decided(v) => State::Decided(v),
-            State::Length { left: 0 } => missing(false),
             _ if self.body_bytes >= self.limit => missing(true),
+            State::Length { left: 0 } => missing(false),
             s => s,
         };
     }
@@ -1028,9 +1030,15 @@ mod tests {
         assert_eq!(run(b"needle", Framing::UntilClose, &late), CUT);
         let wire = chunked(&late, &[1000, 30_000, 40_000]);
         assert_eq!(run(b"needle", Framing::Chunked, &wire), CUT);
-        // A body of exactly the limit ended: not cut.
+        // A body of exactly the limit is cut there too: whether it ends
+        // there is not the search's business, and a chunked one cannot say.
         let exact = Framing::Length(LIMIT);
-        assert_eq!(run(b"needle", exact, &vec![b'.'; limit]), missing(LIMIT));
+        assert_eq!(run(b"needle", exact, &vec![b'.'; limit]), CUT);
+        let under = Framing::Length(LIMIT - 1);
+        assert_eq!(
+            run(b"needle", under, &vec![b'.'; limit]),
+            missing(LIMIT - 1)
+        );
     }
 
     #[test]
@@ -1043,6 +1051,9 @@ mod tests {
             let wire = chunked(&body, sizes);
             assert_eq!(run(b"needle", Framing::Chunked, &wire), CUT, "{sizes:?}");
         }
+        // A chunked body of exactly the limit: cut as a Length one is.
+        let exact = chunked(&vec![b'.'; limit], &[limit]);
+        assert_eq!(run(b"needle", Framing::Chunked, &exact), CUT);
         let found = chunked(&body_with(limit + 10, b"needle", limit), &[limit - 3]);
         assert_eq!(run(b"needle", Framing::Chunked, &found), Verdict::Found);
     }
