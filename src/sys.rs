@@ -182,6 +182,88 @@ pub fn wait_for(
             revents: 0,
         },
     ];
+    if !ppoll(&mut fds, timeout)? {
+        return Ok(Woken::default());
+    }
+    Ok(Woken {
+        fd: Ready::from(fds[0].revents),
+        watched: fds[1].revents != 0,
+    })
+}
+
+impl Ready {
+    fn from(revents: libc::c_short) -> Ready {
+        Ready {
+            readable: revents & (libc::POLLIN | libc::POLLHUP) != 0,
+            writable: revents & libc::POLLOUT != 0,
+            error: revents & (libc::POLLERR | libc::POLLNVAL) != 0,
+            hangup: revents & libc::POLLHUP != 0,
+        }
+    }
+}
+
+/// What ended a `wait_any`: the readiness of each socket, at the index it
+/// was given (a `None` stays not ready), and whether the watched descriptor
+/// became readable.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WokenAny {
+    pub fds: [Ready; MAX_ADDRS],
+    pub watched: bool,
+}
+
+/// Like `wait_for`, for up to `MAX_ADDRS` sockets at once (the `Some` of
+/// `fds`, all waited on for `events`): one `ppoll` on the sockets, in the
+/// order given, and then `watched`, so that with a single socket it is the
+/// very call `wait_for` makes. More than `MAX_ADDRS` sockets: EINVAL.
+pub fn wait_any(
+    fds: &[Option<BorrowedFd<'_>>],
+    events: libc::c_short,
+    watched: Option<BorrowedFd<'_>>,
+    timeout: Option<Duration>,
+) -> io::Result<WokenAny> {
+    if fds.len() > MAX_ADDRS {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let unused = libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    };
+    let mut polled = [unused; MAX_ADDRS + 1];
+    // Where each of `polled` came from in `fds`.
+    let mut from = [0usize; MAX_ADDRS];
+    let mut n = 0;
+    for (i, fd) in fds.iter().enumerate() {
+        if let Some(fd) = fd {
+            polled[n] = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events,
+                revents: 0,
+            };
+            from[n] = i;
+            n += 1;
+        }
+    }
+    polled[n] = libc::pollfd {
+        fd: watched.map_or(-1, |f| f.as_raw_fd()),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let mut woken = WokenAny::default();
+    if !ppoll(&mut polled[..=n], timeout)? {
+        return Ok(woken);
+    }
+    for (p, &i) in polled[..n].iter().zip(&from) {
+        woken.fds[i] = Ready::from(p.revents);
+    }
+    woken.watched = polled[n].revents != 0;
+    Ok(woken)
+}
+
+/// One `ppoll` on `fds` for `timeout` (None: for ever), shortened by the
+/// kernel's slack as `wait_for` says. `Ok(false)`: interrupted by a signal,
+/// nothing reported.
+fn ppoll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<bool> {
     // SAFETY: timespec is plain data.
     let mut ts: libc::timespec = unsafe { mem::zeroed() };
     let ts_ptr = match timeout {
@@ -199,24 +281,22 @@ pub fn wait_for(
             &ts as *const libc::timespec
         }
     };
-    // SAFETY: `fds` is a valid array of two pollfd (negative fds are
-    // ignored); `ts_ptr` is null or points to `ts`, alive for the call; a
-    // null signal mask leaves the mask alone.
-    match cvt(unsafe { libc::ppoll(fds.as_mut_ptr(), 2, ts_ptr, std::ptr::null()) }) {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Woken::default()),
-        Err(e) => return Err(e),
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd (negative fds
+    // are ignored); `ts_ptr` is null or points to `ts`, alive for the call;
+    // a null signal mask leaves the mask alone.
+    let ret = unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            ts_ptr,
+            std::ptr::null(),
+        )
+    };
+    match cvt(ret) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+        Err(e) => Err(e),
     }
-    let r = fds[0].revents;
-    Ok(Woken {
-        fd: Ready {
-            readable: r & (libc::POLLIN | libc::POLLHUP) != 0,
-            writable: r & libc::POLLOUT != 0,
-            error: r & (libc::POLLERR | libc::POLLNVAL) != 0,
-            hangup: r & libc::POLLHUP != 0,
-        },
-        watched: fds[1].revents != 0,
-    })
 }
 
 // ----------------------------------------------------------------- timers

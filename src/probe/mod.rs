@@ -13,7 +13,7 @@ pub mod smtp;
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::io::{AsFd, BorrowedFd, OwnedFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::cli::{Check, Config, Server};
 pub use crate::event::Failure;
@@ -197,7 +197,7 @@ pub(crate) struct Conn<'a> {
 }
 
 enum Waited {
-    Ready(sys::Ready),
+    Ready,
     TimedOut,
 }
 
@@ -218,7 +218,7 @@ impl<'a> Conn<'a> {
                 Ok(n) => bytes = &bytes[n..],
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     match self.wait(sys::WANT_WRITE)? {
-                        Waited::Ready(_) => {}
+                        Waited::Ready => {}
                         Waited::TimedOut => return Err(Failure::Wait(TIMED_OUT).into()),
                     }
                 }
@@ -234,7 +234,7 @@ impl<'a> Conn<'a> {
     pub(crate) fn recv(&mut self, buf: &mut [u8]) -> Result<usize, ProbeError> {
         loop {
             match self.wait(sys::WANT_READ)? {
-                Waited::Ready(_) => {}
+                Waited::Ready => {}
                 Waited::TimedOut => return Err(Failure::Wait(TIMED_OUT).into()),
             }
             match sys::recv(self.sock.as_fd(), buf) {
@@ -266,7 +266,7 @@ fn wait_fd(
             return Err(ProbeError::Abandoned);
         }
         if woken.fd.readable || woken.fd.writable || woken.fd.error {
-            return Ok(Waited::Ready(woken.fd));
+            return Ok(Waited::Ready);
         }
         if Instant::now() >= deadline {
             return Ok(Waited::TimedOut);
@@ -278,8 +278,14 @@ fn errno(e: &io::Error) -> i32 {
     e.raw_os_error().unwrap_or(0)
 }
 
-/// Resolves `server` and connects to the first address that answers, all by
-/// `deadline`.
+/// Resolves `server` and connects to one of its addresses, all by
+/// `deadline`. With several addresses the attempts are staggered as RFC 8305
+/// does: each is started in turn, the next one when those in flight have not
+/// completed after `stagger_delay`, or at once when one fails; the earlier
+/// attempts go on, the first that connects is used and the others are
+/// closed. All fail: the failure of the last to end (its connect error, or
+/// ETIMEDOUT when the deadline passed with attempts in flight); a socket
+/// error only when no socket at all could be made.
 fn connect<'a>(
     server: &Server,
     port: u16,
@@ -290,67 +296,163 @@ fn connect<'a>(
         Server::Address(ip) => AddrList::one(SocketAddr::new(*ip, port)),
         Server::Name(name) => sys::resolve(name, port).map_err(Failure::Resolve)?,
     };
+    let addrs = addrs.as_slice();
+    // The attempts in flight, at their address's index.
+    let mut attempts: [Option<OwnedFd>; sys::MAX_ADDRS] = Default::default();
+    let mut in_flight = 0;
+    let mut next = 0;
+    let mut next_start = Instant::now();
     let mut last = Failure::Connect(TIMED_OUT);
     let mut any_socket = false;
-    for addr in addrs.as_slice() {
-        if Instant::now() >= deadline {
-            break;
-        }
-        let sock = match sys::tcp_socket(addr) {
-            Ok(s) => s,
-            // This host has no such family (IPv6 disabled): try the next address.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EAFNOSUPPORT) | Some(libc::EPROTONOSUPPORT)
-                ) =>
-            {
-                if !any_socket {
-                    last = Failure::Socket(errno(&e));
+    loop {
+        // Start the next attempts that are due: one after the delay, or
+        // any number at once while each fails at once.
+        while next < addrs.len() && (in_flight == 0 || Instant::now() >= next_start) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let addr = &addrs[next];
+            next += 1;
+            match start_attempt(addr)? {
+                Started::Connected(sock) => {
+                    return Ok(Conn {
+                        sock,
+                        deadline,
+                        requests,
+                    })
                 }
+                Started::InProgress(sock) => {
+                    any_socket = true;
+                    attempts[next - 1] = Some(sock);
+                    in_flight += 1;
+                    next_start = now + stagger_delay(deadline - now, addrs.len() - next + 1);
+                }
+                Started::Failed(failure @ Failure::Socket(_)) => {
+                    if !any_socket {
+                        last = failure;
+                    }
+                }
+                Started::Failed(failure) => {
+                    any_socket = true;
+                    last = failure;
+                }
+            }
+        }
+        if in_flight == 0 {
+            // Nothing in flight and nothing more started: all have failed,
+            // or the deadline passed before the next could start.
+            return Err(last.into());
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Failure::Connect(TIMED_OUT).into());
+        }
+        let until = if next < addrs.len() {
+            next_start.min(deadline)
+        } else {
+            deadline
+        };
+        let mut fds: [Option<BorrowedFd<'_>>; sys::MAX_ADDRS] = [None; sys::MAX_ADDRS];
+        for (fd, attempt) in fds.iter_mut().zip(&attempts) {
+            *fd = attempt.as_ref().map(|s| s.as_fd());
+        }
+        let woken = match sys::wait_any(
+            &fds[..addrs.len()],
+            sys::WANT_WRITE,
+            requests.fd(),
+            Some(until.saturating_duration_since(now)),
+        ) {
+            Ok(w) => w,
+            // poll itself failing (EINVAL, ENOMEM) leaves nothing to wait on.
+            Err(e) => return Err(Failure::System("poll", errno(&e)).into()),
+        };
+        if woken.watched && requests.take() {
+            return Err(ProbeError::Abandoned);
+        }
+        for (attempt, ready) in attempts.iter_mut().zip(&woken.fds) {
+            let Some(sock) = attempt else { continue };
+            if !(ready.readable || ready.writable || ready.error) {
                 continue;
             }
-            Err(e) => return Err(Failure::Socket(errno(&e)).into()),
-        };
-        any_socket = true;
-        let connected = match sys::connect_start(sock.as_fd(), addr) {
-            Ok(true) => true,
-            Ok(false) => match wait_fd(sock.as_fd(), sys::WANT_WRITE, deadline, &mut *requests)? {
-                Waited::TimedOut => {
-                    last = Failure::Connect(TIMED_OUT);
-                    break;
+            match completed(sock.as_fd(), ready)? {
+                Ok(()) => {
+                    let sock = attempt.take().expect("matched as Some above");
+                    // The losing attempts close as `attempts` is dropped.
+                    return Ok(Conn {
+                        sock,
+                        deadline,
+                        requests,
+                    });
                 }
-                // Writable with neither error nor hangup: connected, and
-                // no getsockopt is needed to say so (one call less a probe).
-                Waited::Ready(r) if r.writable && !r.error && !r.hangup => true,
-                Waited::Ready(_) => match sys::take_socket_error(sock.as_fd()) {
-                    Ok(0) => true,
-                    // A reset can only follow an established connection (a
-                    // refused one is ECONNREFUSED): the server accepted and
-                    // reset before we looked, as it would after our send.
-                    Ok(err) if err == libc::ECONNRESET => return Err(Failure::Recv(err).into()),
-                    Ok(err) => {
-                        last = Failure::Connect(err);
-                        false
-                    }
-                    Err(e) => {
-                        last = Failure::Connect(errno(&e));
-                        false
-                    }
-                },
-            },
-            Err(e) => {
-                last = Failure::Connect(errno(&e));
-                false
+                Err(failure) => {
+                    last = failure;
+                    *attempt = None;
+                    in_flight -= 1;
+                    // A failed attempt gives its turn to the next at once.
+                    next_start = Instant::now();
+                }
             }
-        };
-        if connected {
-            return Ok(Conn {
-                sock,
-                deadline,
-                requests,
-            });
         }
     }
-    Err(last.into())
+}
+
+/// How long an attempt has before the next address's starts: RFC 8305's
+/// 250 ms, but never more than a fair share of the time `left`, split evenly
+/// between this address and the `remaining - 1` still to start, so that even
+/// at `-r 1` every address gets its start before the deadline.
+fn stagger_delay(left: Duration, remaining: usize) -> Duration {
+    const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+    ATTEMPT_DELAY.min(left / remaining.max(1) as u32)
+}
+
+/// How an attempt to connect began.
+enum Started {
+    Connected(OwnedFd),
+    InProgress(OwnedFd),
+    /// At once: this host lacks the address's family (a socket error), or
+    /// connect refused it outright. The next address may start now.
+    Failed(Failure),
+}
+
+/// Makes a socket for `addr` and starts connecting it. `Err`: a socket
+/// error that no other address can mend (EMFILE, ENOBUFS).
+fn start_attempt(addr: &SocketAddr) -> Result<Started, ProbeError> {
+    let sock = match sys::tcp_socket(addr) {
+        Ok(s) => s,
+        // This host has no such family (IPv6 disabled): try the next address.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EAFNOSUPPORT) | Some(libc::EPROTONOSUPPORT)
+            ) =>
+        {
+            return Ok(Started::Failed(Failure::Socket(errno(&e))))
+        }
+        Err(e) => return Err(Failure::Socket(errno(&e)).into()),
+    };
+    Ok(match sys::connect_start(sock.as_fd(), addr) {
+        Ok(true) => Started::Connected(sock),
+        Ok(false) => Started::InProgress(sock),
+        Err(e) => Started::Failed(Failure::Connect(errno(&e))),
+    })
+}
+
+/// What the poll that woke for a connecting socket says of it: `Ok(Ok)`
+/// connected, `Ok(Err)` this attempt failed, `Err` the probe has.
+fn completed(sock: BorrowedFd<'_>, ready: &sys::Ready) -> Result<Result<(), Failure>, ProbeError> {
+    // Writable with neither error nor hangup: connected, and no getsockopt
+    // is needed to say so (one call less a probe).
+    if ready.writable && !ready.error && !ready.hangup {
+        return Ok(Ok(()));
+    }
+    match sys::take_socket_error(sock) {
+        Ok(0) => Ok(Ok(())),
+        // A reset can only follow an established connection (a refused one
+        // is ECONNREFUSED): the server accepted and reset before we looked,
+        // as it would after our send.
+        Ok(err) if err == libc::ECONNRESET => Err(Failure::Recv(err).into()),
+        Ok(err) => Ok(Err(Failure::Connect(err))),
+        Err(e) => Ok(Err(Failure::Connect(errno(&e)))),
+    }
 }
