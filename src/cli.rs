@@ -68,8 +68,22 @@ pub enum Server {
 /// What a probe checks: each protocol's own settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Check {
-    Http { version: HttpVersion, uri: String },
+    Http(HttpCheck),
     Smtp,
+}
+
+/// clp_httpmon's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpCheck {
+    pub version: HttpVersion,
+    pub uri: String,
+    /// `--expect`: the statuses that pass, as inclusive ranges; any other
+    /// final status fails (event 83), on `/` too.
+    pub expect: Option<Vec<(u16, u16)>>,
+    /// `--host`: the Host header's value instead of `-s`'s (and the port's).
+    pub host: Option<String>,
+    /// `--contains`: GET, and the body must hold this.
+    pub contains: Option<String>,
 }
 
 /// A validated monitor configuration.
@@ -83,6 +97,12 @@ pub struct Config {
     pub interval: u32,
     pub retries: u32,
     pub response_timeout: u32,
+    /// `--retry-interval`: seconds from a failed probe's start to the
+    /// next, until one succeeds (`interval` unless given).
+    pub retry_interval: u32,
+    /// `--grace`: seconds from the start during which, until a probe has
+    /// succeeded, failed probes are logged but not counted.
+    pub grace: u32,
     pub check: Check,
 }
 
@@ -136,6 +156,8 @@ enum Default {
     Value(u32),
     /// The protocol's port.
     Port,
+    /// Another option's value, named so in the help line.
+    Like(&'static str),
 }
 
 /// One option of the table.
@@ -229,6 +251,41 @@ const OPTIONS: &[Opt] = &[
         ..opt("h", Arg::Required, Role::Probe)
     },
     Opt {
+        synopsis: "SEC",
+        hint: "SEC",
+        help: "seconds from a failed probe's start to the next, until one succeeds",
+        range: Some((1, LIMIT, Default::Like("INTERVAL"))),
+        ..opt("retry-interval", Arg::Required, Role::Probe)
+    },
+    Opt {
+        synopsis: "SEC",
+        hint: "SEC",
+        help: "seconds from the start in which failures before a success do not count",
+        range: Some((0, LIMIT, Default::Value(0))),
+        ..opt("grace", Arg::Required, Role::Probe)
+    },
+    Opt {
+        only: Some(Protocol::Http),
+        synopsis: "LIST",
+        hint: "LIST",
+        help: "statuses that pass, as 200-299,301 (default: any on /, else not 4xx/5xx)",
+        ..opt("expect", Arg::Required, Role::Probe)
+    },
+    Opt {
+        only: Some(Protocol::Http),
+        synopsis: "NAME",
+        hint: "NAME",
+        help: "Host header, a name or address and optional :port (default from -s, -n)",
+        ..opt("host", Arg::Required, Role::Probe)
+    },
+    Opt {
+        only: Some(Protocol::Http),
+        synopsis: "STRING",
+        hint: "STRING",
+        help: "GET, and the body's first 64 KiB must contain STRING",
+        ..opt("contains", Arg::Required, Role::Probe)
+    },
+    Opt {
         synopsis: "WAIT",
         hint: "WAIT",
         help: "seconds to wait for the monitor to end",
@@ -267,6 +324,15 @@ impl Opt {
         match self.range? {
             (_, _, Default::Value(v)) => Some(v),
             (_, _, Default::Port) => Some(u32::from(proto.default_port())),
+            (_, _, Default::Like(_)) => None,
+        }
+    }
+
+    /// The default as the help line names it.
+    fn default_text(&self, proto: Protocol) -> Option<String> {
+        match self.range? {
+            (_, _, Default::Like(other)) => Some(other.to_owned()),
+            _ => self.default_value(proto).map(|v| v.to_string()),
         }
     }
 }
@@ -315,17 +381,21 @@ impl Given {
     }
 
     /// The number given for `name`, checked against its range, or its
-    /// default.
-    fn number(&self, id: &Id, name: &str) -> Result<u32, UsageError> {
+    /// default (`otherwise` where the default is another option's value).
+    fn number_or(&self, id: &Id, name: &str, otherwise: u32) -> Result<u32, UsageError> {
         let opt = match self.find(name) {
             Some(opt) => opt,
-            None => return Ok(0),
+            None => return Ok(otherwise),
         };
         let (min, max, _) = opt.range.unwrap_or((0, u32::MAX, Default::Value(0)));
         match self.value(name) {
             Some(v) => number(Some(id.as_str()), &opt.flag(), &v, min, max),
-            None => Ok(opt.default_value(self.proto).unwrap_or(0)),
+            None => Ok(opt.default_value(self.proto).unwrap_or(otherwise)),
         }
+    }
+
+    fn number(&self, id: &Id, name: &str) -> Result<u32, UsageError> {
+        self.number_or(id, name, 0)
     }
 }
 
@@ -355,7 +425,7 @@ pub fn usage(proto: Protocol) -> String {
         if !opt.hint.is_empty() {
             let named = format!("{} {}", opt.flag(), opt.hint);
             lines.push_str(&format!("{named:<13}{}", opt.help));
-            if let (Some((min, max, _)), Some(default)) = (opt.range, opt.default_value(proto)) {
+            if let (Some((min, max, _)), Some(default)) = (opt.range, opt.default_text(proto)) {
                 lines.push_str(&format!(", {min} to {max} (default {default}{})", opt.note));
             }
             lines.push('\n');
@@ -545,6 +615,8 @@ fn parse_monitor(given: &Given, id: Id) -> Result<Config, UsageError> {
     let port = given.number(&id, "n")? as u16;
     let interval = given.number(&id, "i")?;
     let retries = given.number(&id, "c")?;
+    let retry_interval = given.number_or(&id, "retry-interval", interval)?;
+    let grace = given.number(&id, "grace")?;
     let check = match given.proto {
         Protocol::Http => {
             let version = match given.value("v").as_deref() {
@@ -561,7 +633,25 @@ fn parse_monitor(given: &Given, id: Id) -> Result<Config, UsageError> {
                 Some(u) => check_uri(&id, u)?,
                 None => "/".to_owned(),
             };
-            Check::Http { version, uri }
+            let expect = match given.value("expect") {
+                Some(list) => Some(check_expect(&id, &list)?),
+                None => None,
+            };
+            let host = match given.value("host") {
+                Some(h) => Some(check_host(&id, h)?),
+                None => None,
+            };
+            let contains = match given.value("contains") {
+                Some(c) => Some(check_contains(&id, c)?),
+                None => None,
+            };
+            Check::Http(HttpCheck {
+                version,
+                uri,
+                expect,
+                host,
+                contains,
+            })
         }
         Protocol::Smtp => Check::Smtp,
     };
@@ -573,6 +663,8 @@ fn parse_monitor(given: &Given, id: Id) -> Result<Config, UsageError> {
         interval,
         retries,
         response_timeout,
+        retry_interval,
+        grace,
         check,
     })
 }
@@ -686,6 +778,102 @@ fn check_uri(id: &Id, u: String) -> Result<String, UsageError> {
     Ok(u)
 }
 
+/// `--expect`: codes and ranges of codes, 100 to 599, comma-separated.
+fn check_expect(id: &Id, list: &str) -> Result<Vec<(u16, u16)>, UsageError> {
+    /// Enough for any sensible list; more is a mistake.
+    const MOST: usize = 32;
+    let bad = || {
+        UsageError::new(
+            Some(id.as_str()),
+            format!(
+                "--expect: \"{}\" is not valid (status codes 100 to 599 and ranges such as 200-299, comma-separated, at most {MOST})",
+                crate::escape::escape(list.as_bytes())
+            ),
+        )
+    };
+    let code = |text: &str| -> Option<u16> {
+        if text.len() != 3 || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        text.parse::<u16>().ok().filter(|c| (100..=599).contains(c))
+    };
+    let mut ranges = Vec::new();
+    for item in list.split(',') {
+        let (low, high) = match item.split_once('-') {
+            Some((low, high)) => (code(low).ok_or_else(bad)?, code(high).ok_or_else(bad)?),
+            None => {
+                let c = code(item).ok_or_else(bad)?;
+                (c, c)
+            }
+        };
+        if low > high || ranges.len() == MOST {
+            return Err(bad());
+        }
+        ranges.push((low, high));
+    }
+    Ok(ranges)
+}
+
+/// `--host`: a host name, an IPv4 address or a bracketed IPv6 address, and
+/// an optional `:port`; it goes into a request header, so nothing else.
+fn check_host(id: &Id, host: String) -> Result<String, UsageError> {
+    let bad = || {
+        UsageError::new(
+            Some(id.as_str()),
+            format!(
+                "--host: \"{}\" is not valid (a host name, an IPv4 address or [IPv6 address], optional :port; 1 to 255 bytes)",
+                crate::escape::escape(host.as_bytes())
+            ),
+        )
+    };
+    if host.is_empty() || host.len() > MAX_TEXT {
+        return Err(bad());
+    }
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']').ok_or_else(bad)?;
+        v6.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+        match after {
+            "" => (None, None),
+            _ => (None, Some(after.strip_prefix(':').ok_or_else(bad)?)),
+        }
+    } else {
+        match host.split_once(':') {
+            Some((name, port)) => (Some(name), Some(port)),
+            None => (Some(host.as_str()), None),
+        }
+    };
+    if let Some(name) = name {
+        let ok = !name.is_empty()
+            && !name.starts_with('-')
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
+        if !ok {
+            return Err(bad());
+        }
+    }
+    if let Some(port) = port {
+        number(Some(id.as_str()), "--host", port, 1, 65535).map_err(|_| bad())?;
+    }
+    Ok(host)
+}
+
+/// `--contains`: 1 to 255 printable bytes (space included).
+fn check_contains(id: &Id, text: String) -> Result<String, UsageError> {
+    if text.is_empty() || text.len() > MAX_TEXT || !text.bytes().all(|b| (0x20..0x7f).contains(&b))
+    {
+        return Err(UsageError::new(
+            Some(id.as_str()),
+            format!(
+                "--contains: \"{}\" is not valid (1 to 255 printable characters)",
+                crate::escape::escape(text.as_bytes())
+            ),
+        ));
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -711,11 +899,15 @@ mod tests {
         );
         assert_eq!(
             c.check,
-            Check::Http {
+            Check::Http(HttpCheck {
                 version: HttpVersion::V1_1,
-                uri: "/".into()
-            }
+                uri: "/".into(),
+                expect: None,
+                host: None,
+                contains: None,
+            })
         );
+        assert_eq!((c.retry_interval, c.grace), (60, 0));
         let c = monitor(Protocol::Smtp, &["mail"]);
         assert_eq!(c.port, 25);
     }
@@ -816,7 +1008,7 @@ mod tests {
     fn usage_lists_each_commands_own_options() {
         let http = usage(Protocol::Http);
         assert!(http.starts_with(
-            "usage: clp_httpmon ID [-s SERVER] [-n PORT] [-i INTERVAL] [-c RETRIES] [-r TIMEOUT] [-v 1.0|1.1] [-h URI]\n"
+            "usage: clp_httpmon ID [-s SERVER] [-n PORT] [-i INTERVAL] [-c RETRIES] [-r TIMEOUT] [-v 1.0|1.1] [-h URI] "
         ), "{http}");
         assert!(
             http.contains("-n PORT      TCP port, 1 to 65535 (default 80)\n"),

@@ -259,6 +259,21 @@ fn disp(proto: Protocol, id: &Id, deadline: Instant, log: &mut Logger) -> i32 {
                 let _ = write_local_time(&mut s, secs);
                 s
             }),
+            // START MILLIS RESULT: when, how long, what.
+            key::RECENT => {
+                let mut parts = value.splitn(3, ' ');
+                let secs = parts.next().and_then(|t| t.parse::<i64>().ok());
+                let millis = parts.next().and_then(|m| m.parse::<u64>().ok());
+                match (secs, millis, parts.next()) {
+                    (Some(secs), Some(millis), Some(result)) => {
+                        let mut s = String::new();
+                        let _ = write_local_time(&mut s, secs);
+                        let _ = write!(s, ", {millis} ms, {result}");
+                        Some(s)
+                    }
+                    _ => None,
+                }
+            }
             _ => None,
         };
         // The monitor escaped what came from outside before writing it;

@@ -54,6 +54,9 @@ pub enum Failure {
     Recv(i32),
     /// The reply is not one of the protocol, or longer than the buffer.
     InvalidResponse,
+    /// `--contains`: the body (this many bytes of it, up to its end or the
+    /// 64 KiB looked at) lacks the string; event 82 too.
+    BodyLacks(u32),
     /// The reply's status code says the server is not well.
     Status(u16),
     /// A call that cannot fail for the server's sake failed (function, errno).
@@ -78,6 +81,8 @@ enum Text {
     /// "{cmd} has detected an error in {p}(invalid response)." or
     /// "…(invalid status code[{code}])."
     Reply(Option<u16>),
+    /// Event 82's text; the cause says what the body lacked.
+    Lacks(u32),
     /// "{cmd} has detected system error ({func} {n})."
     System(&'static str, i32),
 }
@@ -176,6 +181,7 @@ impl Event {
                 self.write_cause(out)?;
                 out.write_str(").")
             }
+            Text::Lacks(_) => write!(out, "{cmd} has detected an error in {p}(invalid response)."),
             Text::System(func, n) => write!(out, "{cmd} has detected system error ({func} {n})."),
         }
     }
@@ -187,6 +193,10 @@ impl Event {
             Text::Network(call, n) => write!(out, "{call} error[{n}]"),
             Text::Resolve(n) => write!(out, "error[{n}] resolving name"),
             Text::Reply(None) => out.write_str("invalid response"),
+            Text::Lacks(n) => write!(
+                out,
+                "invalid response (the first {n} body bytes lack the string)"
+            ),
             Text::Reply(Some(code)) => write!(out, "invalid status code[{code}]"),
             Text::System(func, n) => write!(out, "system error ({func} {n})"),
             Text::Daemon(_) | Text::Command(_) | Text::Around(..) | Text::Plain(_) => Ok(()),
@@ -205,6 +215,7 @@ impl Failure {
             Failure::Recv(n) => Row(75, Warning, Text::Network("recv", n)),
             Failure::Resolve(n) => Row(81, Warning, Text::Resolve(n)),
             Failure::InvalidResponse => Row(82, Warning, Text::Reply(None)),
+            Failure::BodyLacks(n) => Row(82, Warning, Text::Lacks(n)),
             Failure::Status(code) => Row(83, Warning, Text::Reply(Some(code))),
             Failure::System(func, n) => Row(42, Err, Text::System(func, n)),
         }

@@ -133,6 +133,10 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
         last_result: LineBuf::new(),
         probes: 0,
         failures: 0,
+        last_millis: 0,
+        succeeded: false,
+        history: Box::new(History::new()),
+        run: Run::new(),
         record_failing: false,
         poll_failing: false,
         body: Box::new(LineBuf::new()),
@@ -170,6 +174,14 @@ struct Monitor<'a> {
     last_result: LineBuf<320>,
     probes: u64,
     failures: u64,
+    /// How long the last probe took, in milliseconds.
+    last_millis: u64,
+    /// A probe has passed since the start (which ends any grace).
+    succeeded: bool,
+    /// The last probes, for `--disp`.
+    history: Box<History>,
+    /// The failures counted in a row, for the line after event 6.
+    run: Run,
     /// The last record write failed (reported once until one succeeds).
     record_failing: bool,
     /// The last wait between probes could not poll (reported once until
@@ -183,9 +195,12 @@ impl<'a> Monitor<'a> {
     fn run(&mut self, log: &mut Logger) -> i32 {
         let interval = Duration::from_secs(u64::from(self.cfg.interval));
         let timeout = Duration::from_secs(u64::from(self.cfg.response_timeout));
+        let retry_gap = Duration::from_secs(u64::from(self.cfg.retry_interval));
         let id = self.cfg.id.as_str();
         log.event(Event::WillStart, Some(id));
         let mut next = Instant::now();
+        let grace_ends = next + Duration::from_secs(u64::from(self.cfg.grace));
+        let mut gap = interval;
         loop {
             if self.sleep_until(next, log) == Flow::Stop {
                 return self.finish(log, State::Stopped, EXIT_STOPPED);
@@ -193,27 +208,39 @@ impl<'a> Monitor<'a> {
             let start = Instant::now();
             // The slot this probe stands for: the one it waited for, so that
             // the moment the sleep happened to end (a little late, always)
-            // never shifts the schedule. A slot a whole interval or more in
-            // the past (the monitor was stopped and continued, or paused)
-            // is given up for now: missed slots are not made up in a burst.
-            let slot = if start.saturating_duration_since(next) >= interval {
+            // never shifts the schedule. A slot a whole gap or more in the
+            // past (the monitor was stopped and continued, or paused) is
+            // given up for now: missed slots are not made up in a burst.
+            let slot = if start.saturating_duration_since(next) >= gap {
                 start
             } else {
                 next
             };
+            let started_at = epoch_now();
             let outcome = self.prober.probe(start + timeout, &mut self.signals);
-            // Start to start: the next slot, or at once if this probe overran
-            // it (and from then on, slots follow that late start).
-            next = (slot + interval).max(Instant::now());
+            let ended = Instant::now();
+            // Start to start: INTERVAL after a success, RETRY_INTERVAL after
+            // a failure, or at once if this probe overran its next slot
+            // (and from then on, slots follow that late start).
+            gap = match outcome {
+                Err(ProbeError::Failed(_)) => retry_gap,
+                _ => interval,
+            };
+            next = (slot + gap).max(ended);
             if outcome != Err(ProbeError::Abandoned) {
                 self.probes += 1;
                 self.last_probe = Some(epoch_now());
+                self.last_millis = millis(ended - start);
             }
             match outcome {
                 Ok(()) => {
                     self.failed_in_row = 0;
+                    self.succeeded = true;
+                    self.run.clear();
                     self.state = State::Monitoring;
                     self.set_result(None);
+                    self.history
+                        .push(started_at, self.last_millis, &self.last_result);
                 }
                 Err(ProbeError::Abandoned) => {
                     // Abandoned for a stop or a pause, not counted: the
@@ -228,9 +255,27 @@ impl<'a> Monitor<'a> {
                     self.failures += 1;
                     log.event(Event::Failed(f), Some(id));
                     self.set_result(Some(f));
+                    if let Failure::BodyLacks(_) = f {
+                        // Event 82's text is the guide's: say what was missing.
+                        log.note(
+                            Level::Warning,
+                            &format!("{id}: {}", self.last_result.as_str()),
+                        );
+                    }
+                    self.history
+                        .push(started_at, self.last_millis, &self.last_result);
+                    // In the grace of a server still starting, failures
+                    // are logged but not counted, until one probe passes.
+                    let in_grace = !self.succeeded && start < grace_ends;
+                    if in_grace {
+                        self.save(log);
+                        continue;
+                    }
+                    self.run.add(start, f);
                     self.failed_in_row += 1;
                     if self.failed_in_row > self.cfg.retries {
                         log.event(Event::Terminating, Some(id));
+                        self.run.report(log, id, ended);
                         // Retried like any failure, but when the last one is
                         // this host's own fault (no socket, poll failing), the
                         // status says so.
@@ -344,6 +389,7 @@ impl<'a> Monitor<'a> {
             Request::Resume => {
                 self.state = State::Monitoring;
                 self.failed_in_row = 0;
+                self.run.clear();
                 log.event(Event::Resumed, Some(id));
                 self.save(log);
             }
@@ -373,6 +419,11 @@ impl<'a> Monitor<'a> {
                 if f == Failure::InvalidResponse {
                     let _ = r.write_str(" \"");
                     let _ = write_escaped(r, self.prober.reply_excerpt());
+                    let _ = r.write_str("\"");
+                }
+                if let (Failure::BodyLacks(_), Some(sought)) = (f, self.prober.sought()) {
+                    let _ = r.write_str(": \"");
+                    let _ = write_escaped(r, sought);
                     let _ = r.write_str("\"");
                 }
             }
@@ -417,6 +468,8 @@ impl<'a> Monitor<'a> {
         let _ = record::field(b, key::INTERVAL, cfg.interval);
         let _ = record::field(b, key::RETRIES, cfg.retries);
         let _ = record::field(b, key::TIMEOUT, cfg.response_timeout);
+        let _ = record::field(b, key::RETRY_INTERVAL, cfg.retry_interval);
+        let _ = record::field(b, key::GRACE, cfg.grace);
         let _ = self.prober.write_settings(b);
         let _ = record::field(b, key::STARTED, self.started);
         let _ = match self.process_start {
@@ -428,9 +481,134 @@ impl<'a> Monitor<'a> {
             None => record::field(b, key::LAST_PROBE, "-"),
         };
         let _ = record::field(b, key::LAST_RESULT, self.last_result.as_str());
+        let _ = match self.last_probe {
+            Some(_) => record::field(b, key::LAST_DURATION_MS, self.last_millis),
+            None => record::field(b, key::LAST_DURATION_MS, "-"),
+        };
         let _ = record::field(b, key::PROBES, self.probes);
         let _ = record::field(b, key::FAILURES, self.failures);
         let _ = record::field(b, key::SYSLOG_DROPPED, log.syslog_dropped());
         let _ = record::field(b, key::STDERR_DROPPED, log.stderr_dropped());
+        self.history.write(b);
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_secs() * 1000 + u64::from(d.subsec_millis())
+}
+
+/// How many past probes `--disp` shows.
+const HISTORY: usize = 8;
+
+/// One past probe: when it started (seconds since the epoch), how long it
+/// took, and its result as `last_result` says it.
+struct Past {
+    started: i64,
+    millis: u64,
+    result: LineBuf<320>,
+}
+
+/// The last `HISTORY` probes, newest last, in fixed memory.
+struct History {
+    items: [Past; HISTORY],
+    /// Probes recorded in all (the newest is at `(count - 1) % HISTORY`).
+    count: usize,
+}
+
+impl History {
+    fn new() -> History {
+        History {
+            items: std::array::from_fn(|_| Past {
+                started: 0,
+                millis: 0,
+                result: LineBuf::new(),
+            }),
+            count: 0,
+        }
+    }
+
+    fn push(&mut self, started: i64, millis: u64, result: &LineBuf<320>) {
+        let past = &mut self.items[self.count % HISTORY];
+        past.started = started;
+        past.millis = millis;
+        past.result.clear();
+        let _ = past.result.write_str(result.as_str());
+        self.count += 1;
+    }
+
+    /// `recent: START MILLIS RESULT` lines, newest first.
+    fn write(&self, out: &mut impl std::fmt::Write) {
+        for k in 1..=self.count.min(HISTORY) {
+            let past = &self.items[(self.count - k) % HISTORY];
+            let _ = writeln!(
+                out,
+                "{}: {} {} {}",
+                key::RECENT,
+                past.started,
+                past.millis,
+                past.result.as_str()
+            );
+        }
+    }
+}
+
+/// The failures counted in a row: since when, and how many of each cause,
+/// for the line that sums up a failed run after event 6.
+struct Run {
+    since: Option<Instant>,
+    causes: [(Failure, u32); HISTORY],
+    kinds: usize,
+    /// Failures whose cause found no room in `causes` (more than 8 kinds).
+    others: u32,
+}
+
+impl Run {
+    fn new() -> Run {
+        Run {
+            since: None,
+            causes: [(Failure::InvalidResponse, 0); HISTORY],
+            kinds: 0,
+            others: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = Run::new();
+    }
+
+    fn add(&mut self, start: Instant, f: Failure) {
+        self.since.get_or_insert(start);
+        match self.causes[..self.kinds].iter_mut().find(|(c, _)| *c == f) {
+            Some((_, n)) => *n += 1,
+            None if self.kinds < HISTORY => {
+                self.causes[self.kinds] = (f, 1);
+                self.kinds += 1;
+            }
+            None => self.others += 1,
+        }
+    }
+
+    /// `ID: N probes failed in a row over S s: 2x select error[110], 1x
+    /// connect error[111]`, on standard error and in the system log.
+    fn report(&self, log: &mut Logger, id: &str, now: Instant) {
+        let failed: u32 = self.causes[..self.kinds]
+            .iter()
+            .map(|(_, n)| n)
+            .sum::<u32>()
+            + self.others;
+        let over = self.since.map_or(0.0, |s| (now - s).as_secs_f64());
+        let mut line = LineBuf::<768>::new();
+        let _ = write!(
+            line,
+            "{id}: {failed} probe(s) failed in a row over {over:.1} s:"
+        );
+        for (k, (f, n)) in self.causes[..self.kinds].iter().enumerate() {
+            let _ = write!(line, "{} {n}x ", if k == 0 { "" } else { "," });
+            let _ = f.write_cause(&mut line);
+        }
+        if self.others > 0 {
+            let _ = write!(line, ", {}x other", self.others);
+        }
+        log.note(Level::Err, line.as_str());
     }
 }

@@ -21,10 +21,18 @@ pub mod key {
     pub const INTERVAL: &str = "interval";
     pub const RETRIES: &str = "retries";
     pub const TIMEOUT: &str = "timeout";
+    pub const RETRY_INTERVAL: &str = "retry_interval";
+    pub const GRACE: &str = "grace";
     /// HTTP only.
     pub const VERSION: &str = "version";
     /// HTTP only.
     pub const URI: &str = "uri";
+    /// HTTP only, when given.
+    pub const EXPECT: &str = "expect";
+    /// HTTP only, when given.
+    pub const HOST: &str = "host";
+    /// HTTP only, when given.
+    pub const CONTAINS: &str = "contains";
     /// Seconds since the epoch; `--disp` shows local time.
     pub const STARTED: &str = "started";
     /// The writer's start time: clock ticks after boot, as field 22 of
@@ -34,10 +42,16 @@ pub mod key {
     /// Seconds since the epoch; `--disp` shows local time.
     pub const LAST_PROBE: &str = "last_probe";
     pub const LAST_RESULT: &str = "last_result";
+    /// How long the last probe took, in milliseconds.
+    pub const LAST_DURATION_MS: &str = "last_duration_ms";
     pub const PROBES: &str = "probes";
     pub const FAILURES: &str = "failures";
     pub const SYSLOG_DROPPED: &str = "syslog_dropped";
     pub const STDERR_DROPPED: &str = "stderr_dropped";
+    /// One line per past probe, newest first (at most 8): its start in
+    /// seconds since the epoch (`--disp` shows local time), its duration
+    /// in milliseconds, and its result.
+    pub const RECENT: &str = "recent";
 
     /// Shown by `--disp` before the record's own keys, not stored:
     /// whether a monitor holds the lock (`live`, `stale`)...

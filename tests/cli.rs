@@ -475,3 +475,81 @@ fn accepted_spellings_start_a_monitor() {
         monitor.expect_exit(0, QUICK);
     }
 }
+
+#[test]
+fn malformed_values_of_the_long_options_are_refused_naming_the_option() {
+    let both = vec![
+        refused(&["l1", "--retry-interval", "0"], &["--retry-interval"]),
+        refused(&["l1", "--retry-interval", "10001"], &["--retry-interval"]),
+        refused(&["l1", "--retry-interval", "-1"], &["--retry-interval"]),
+        refused(&["l1", "--retry-interval", "5s"], &["--retry-interval"]),
+        refused(&["l1", "--retry-interval", ""], &["--retry-interval"]),
+        refused(&["l1", "--retry-interval"], &["--retry-interval"]),
+        refused(&["l1", "--grace", "10001"], &["--grace"]),
+        refused(&["l1", "--grace", "x"], &["--grace"]),
+        refused(&["l1", "--grace", "1.5"], &["--grace"]),
+        refused(&["l1", "--grace", "1", "--grace", "2"], &["--grace"]),
+        refused(&["l1", "--stop", "--grace", "1"], &["--grace"]),
+        refused(
+            &["l1", "--disp", "--retry-interval", "1"],
+            &["--retry-interval"],
+        ),
+    ];
+    assert_all_refused(&BOTH, &both);
+    let http = vec![
+        refused(&["e1", "--expect", ""], &["--expect"]),
+        refused(&["e1", "--expect", "99"], &["--expect"]),
+        refused(&["e1", "--expect", "600"], &["--expect"]),
+        refused(&["e1", "--expect", "099"], &["--expect"]),
+        refused(&["e1", "--expect", "200-"], &["--expect"]),
+        refused(&["e1", "--expect", "-200"], &["--expect"]),
+        refused(&["e1", "--expect", "299-200"], &["--expect"]),
+        refused(&["e1", "--expect", "200,,301"], &["--expect"]),
+        refused(&["e1", "--expect", "200, 301"], &["--expect"]),
+        refused(&["e1", "--expect", "2xx"], &["--expect"]),
+        refused(&["e1", "--expect", "200-299-300"], &["--expect"]),
+        refused_owned(
+            vec!["e1".into(), "--expect".into(), vec!["200"; 33].join(",")],
+            &["--expect"],
+        ),
+        refused(&["h1", "--host", ""], &["--host"]),
+        refused(&["h1", "--host", "a b"], &["--host"]),
+        refused(&["h1", "--host", "host\r\nX-Injected: 1"], &["--host"]),
+        refused(&["h1", "--host", "host:0"], &["--host"]),
+        refused(&["h1", "--host", "host:65536"], &["--host"]),
+        refused(&["h1", "--host", "host:"], &["--host"]),
+        refused(&["h1", "--host", "::1"], &["--host"]),
+        refused(&["h1", "--host", "[::1"], &["--host"]),
+        refused(&["h1", "--host", "[::1]x"], &["--host"]),
+        refused(&["h1", "--host", "-lead"], &["--host"]),
+        refused(&["h1", "--host", "a/b"], &["--host"]),
+        refused_owned(
+            vec!["h1".into(), "--host".into(), "a".repeat(256)],
+            &["--host"],
+        ),
+        refused(&["c1", "--contains", ""], &["--contains"]),
+        refused(&["c1", "--contains", "tab\there"], &["--contains"]),
+        refused(&["c1", "--contains", "line\r\nbreak"], &["--contains"]),
+        refused(&["c1", "--contains", "del\x7f"], &["--contains"]),
+        refused_owned(
+            vec!["c1".into(), "--contains".into(), "a".repeat(256)],
+            &["--contains"],
+        ),
+        refused(
+            &["c1", "--contains", "a", "--contains", "b"],
+            &["--contains"],
+        ),
+        refused(&["c1", "--pause", "--contains", "a"], &["--contains"]),
+    ];
+    assert_all_refused(&[Cmd::Http], &http);
+}
+
+#[test]
+fn http_only_long_options_are_refused_by_clp_smtpmon() {
+    let cases = vec![
+        refused(&["m1", "--expect", "200"], &["--expect"]),
+        refused(&["m1", "--host", "mail.example"], &["--host"]),
+        refused(&["m1", "--contains", "ESMTP"], &["--contains"]),
+    ];
+    assert_all_refused(&[Cmd::Smtp], &cases);
+}

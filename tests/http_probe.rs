@@ -601,3 +601,252 @@ fn a_slow_probe_is_followed_at_once_and_missed_slots_are_not_made_up() {
     let shown = disp(HTTP, &dir, "slow");
     assert_eq!(shown.num("failures"), Some(0), "{}", shown.stdout);
 }
+
+// ---------------------------------------------------------------------------
+// --expect, --host, --contains
+
+/// The first request a server received, once its connection is over.
+fn first_request(server: &FakeServer, monitor: &Monitor) -> Vec<u8> {
+    assert!(
+        wait_until(QUICK, || server.record(0).map_or(false, |r| r.finished)),
+        "no complete request; stderr:\n{}",
+        monitor.stderr_text()
+    );
+    server.record(0).expect("first connection").received
+}
+
+#[test]
+fn expect_lists_the_statuses_that_pass_on_root_too() {
+    let dir = TestDir::new("expect");
+    // (status, --expect, -h, passes)
+    let cases: &[(u16, &str, &str, bool)] = &[
+        (503, "200-299", "/", false),
+        (200, "200-299", "/", true),
+        (301, "200,301", "/", true),
+        (302, "200-299,301", "/", false),
+        (404, "404", "/missing", true),
+        (204, "200", "/health", false),
+    ];
+    let mut running = Vec::new();
+    for (k, &(status, list, uri, passes)) in cases.iter().enumerate() {
+        let server = http_status_server(status);
+        let id = format!("ex{k}");
+        let monitor = start_monitor(
+            HTTP,
+            &dir,
+            &id,
+            LO,
+            server.port(),
+            Timing::new(1, 1, 1),
+            &["--expect", list, "-h", uri],
+        );
+        running.push((monitor, server, id, status, list, passes));
+    }
+    for (monitor, _server, id, status, list, passes) in running.iter_mut() {
+        if *passes {
+            let shown = wait_probes(monitor, &dir, id, 2, secs(2) + MARGIN);
+            assert_eq!(
+                shown.num("failures"),
+                Some(0),
+                "{status} with --expect {list}"
+            );
+            assert_eq!(shown.get("expect"), Some(*list), "{}", shown.stdout);
+        } else {
+            monitor.expect_exit(1, Timing::new(1, 1, 1).bound());
+            monitor.assert_logged(&event_body(HTTP, 83, id, &status.to_string()));
+        }
+    }
+}
+
+#[test]
+fn host_sets_the_host_header_and_head_is_sent_without_contains() {
+    let dir = TestDir::new("hosthdr");
+    let server = http_status_server(200);
+    let monitor = start_monitor(
+        HTTP,
+        &dir,
+        "vh1",
+        LO,
+        server.port(),
+        FAST,
+        &["--host", "www.example.org:8443"],
+    );
+    let (line, headers) = parse_request(&first_request(&server, &monitor));
+    assert_eq!(line, "HEAD / HTTP/1.1");
+    assert_eq!(header(&headers, "host"), ["www.example.org:8443"]);
+    let shown = disp(HTTP, &dir, "vh1");
+    assert_eq!(
+        shown.get("host"),
+        Some("www.example.org:8443"),
+        "{}",
+        shown.stdout
+    );
+}
+
+/// A server that answers every request with `head` and `body`, written in
+/// pieces of `piece` bytes (a pause between them, so they arrive apart),
+/// then closes, or holds the connection open with `hold`.
+fn body_server(head: &str, body: Vec<u8>, piece: usize, hold: bool) -> FakeServer {
+    let head = head.as_bytes().to_vec();
+    FakeServer::start(LO_ANY, move |conn| {
+        if conn.read_until(b"\r\n\r\n", QUICK).is_none() || !conn.send(&head) {
+            return;
+        }
+        for chunk in body.chunks(piece.max(1)) {
+            if !conn.send(chunk) {
+                return;
+            }
+            if piece < 16 {
+                std::thread::sleep(ms(1));
+            }
+        }
+        if hold {
+            conn.hold(HOLD_LIMIT);
+        }
+    })
+    .expect("bind")
+}
+
+const CHUNKED: &str = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+/// "Welcome" split over three chunks, sizes in both cases of hex, one with
+/// an extension, a trailer after the last.
+fn chunked_welcome() -> Vec<u8> {
+    b"4\r\nWelc\r\n3;note=split\r\nome\r\nA\r\n to ismon!\r\nc\r\n more text..\r\n0\r\nX-Trailer: 1\r\n\r\n"
+        .to_vec()
+}
+
+/// Starts a `--contains Welcome` monitor against `server`.
+fn contains_monitor(dir: &TestDir, id: &str, server: &FakeServer, timeout: u64) -> Monitor {
+    start_monitor(
+        HTTP,
+        dir,
+        id,
+        LO,
+        server.port(),
+        Timing::new(1, 1, timeout),
+        &["--contains", "Welcome"],
+    )
+}
+
+#[test]
+fn contains_passes_when_the_body_holds_the_string_however_it_is_sent() {
+    let dir = TestDir::new("containsok");
+    let page = b"<html><h1>Welcome</h1></html>".to_vec();
+    let length = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", page.len());
+    let servers = [
+        ("cl", body_server(&length, page.clone(), 4096, false)),
+        ("cl1byte", body_server(&length, page.clone(), 1, false)),
+        (
+            "close",
+            body_server("HTTP/1.0 200 OK\r\n\r\n", page, 4096, false),
+        ),
+        (
+            "chunked",
+            body_server(CHUNKED, chunked_welcome(), 4096, false),
+        ),
+        (
+            "chunked1byte",
+            body_server(CHUNKED, chunked_welcome(), 1, false),
+        ),
+        // Found before the end: the rest is never waited for.
+        (
+            "open",
+            body_server(
+                &length.replace("29", "100000"),
+                b"..Welcome..".to_vec(),
+                4096,
+                true,
+            ),
+        ),
+    ];
+    let monitors: Vec<(Monitor, &str)> = servers
+        .iter()
+        .map(|(id, server)| (contains_monitor(&dir, id, server, 2), *id))
+        .collect();
+    for ((monitor, id), (_, server)) in monitors.iter().zip(servers.iter()) {
+        let shown = wait_probes(monitor, &dir, id, 2, secs(2) + MARGIN);
+        assert_eq!(
+            shown.num("failures"),
+            Some(0),
+            "{id}: {}",
+            monitor.stderr_text()
+        );
+        let (line, _) = parse_request(&first_request(server, monitor));
+        assert_eq!(line, "GET / HTTP/1.1", "{id}");
+    }
+}
+
+#[test]
+fn contains_fails_when_the_string_is_missing_late_or_the_body_is_broken() {
+    let dir = TestDir::new("containsbad");
+    let mut big = vec![b'x'; 70 * 1024];
+    big.extend_from_slice(b"Welcome");
+    let endless: Vec<u8> = vec![b'y'; 1024 * 1024];
+    let cases = [
+        // (id, server, event, what the record says)
+        (
+            "absent",
+            body_server(
+                "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n",
+                b"Hello there".to_vec(),
+                4096,
+                false,
+            ),
+            82,
+            "invalid response (the first 11 body bytes lack the string): \"Welcome\"",
+        ),
+        (
+            "pastlimit",
+            body_server("HTTP/1.0 200 OK\r\n\r\n", big, 4096, false),
+            82,
+            "invalid response (the first 65536 body bytes lack the string): \"Welcome\"",
+        ),
+        (
+            "endless",
+            body_server("HTTP/1.0 200 OK\r\n\r\n", endless, 4096, true),
+            82,
+            "invalid response (the first 65536 body bytes lack the string): \"Welcome\"",
+        ),
+        (
+            "lying",
+            body_server(
+                "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n",
+                b"only ten..".to_vec(),
+                4096,
+                false,
+            ),
+            75,
+            "recv error[0]",
+        ),
+        (
+            "badhex",
+            body_server(CHUNKED, b"zz\r\nWelcome\r\n0\r\n\r\n".to_vec(), 4096, false),
+            82,
+            "invalid response \"zz\\x0d\\x0aWelcome\\x0d\\x0a0\\x0d\\x0a\\x0d\\x0a\"",
+        ),
+    ];
+    let mut monitors: Vec<Monitor> = cases
+        .iter()
+        .map(|(id, server, _, _)| contains_monitor(&dir, id, server, 2))
+        .collect();
+    for ((id, _server, event, result), monitor) in cases.iter().zip(monitors.iter_mut()) {
+        let took = monitor.expect_exit(1, Timing::new(1, 1, 2).bound());
+        assert!(
+            took <= Timing::new(1, 1, 2).bound(),
+            "{id}: exit after {took:?}"
+        );
+        assert!(
+            !monitor.event_lines(*event).is_empty(),
+            "{id}: event {event}; stderr:\n{}",
+            monitor.stderr_text()
+        );
+        let shown = disp(HTTP, &dir, id);
+        assert_eq!(
+            shown.get("last_result"),
+            Some(*result),
+            "{id}: {}",
+            shown.stdout
+        );
+    }
+}

@@ -1,71 +1,165 @@
-//! The HTTP check: send `HEAD`, read the status line, decide. Interim 1xx
-//! responses are skipped; the first final status line decides.
+//! The HTTP check: send the request, read the status line, decide.
+//! Interim 1xx responses are skipped; the first final status line decides.
+//! With `--contains`, the request is `GET` and the body is read as it
+//! streams, in constant memory, until the string shows or the body ends
+//! (`body`).
 
 use std::fmt;
 use std::io::Write;
 
+use super::body::{self, BodyError, BodyMatcher, Needle, Verdict};
 use super::{Conn, Failure, Parse, ProbeError, Reply};
-use crate::cli::{Config, HttpVersion, Server};
+use crate::cli::{Config, HttpCheck, Server};
 use crate::escape::write_escaped;
 use crate::record::{self, key};
 
 /// The HTTP dialogue: its request, built once at start, and how it judges
-/// the status.
+/// the reply.
 pub(super) struct Http {
     request: Vec<u8>,
-    version: HttpVersion,
-    uri: String,
-    /// A 4xx or 5xx status fails (any URI but `/`, as the guides have it).
+    check: HttpCheck,
+    /// `--contains`, with its search table, made once (boxed: the
+    /// dialogue of a probe without it stays small).
+    needle: Option<Box<Needle>>,
+    /// A 4xx or 5xx status fails (any URI but `/`, as the guides have it),
+    /// when `--expect` does not say which pass.
     error_status_fails: bool,
 }
 
 impl Http {
-    pub(super) fn new(cfg: &Config, version: HttpVersion, uri: &str) -> Http {
+    pub(super) fn new(cfg: &Config, check: &HttpCheck) -> Http {
         Http {
-            request: request(cfg, version, uri),
-            version,
-            uri: uri.to_owned(),
-            error_status_fails: uri != "/",
+            request: request(cfg, check),
+            check: check.clone(),
+            // The option's check allows 1 to 255 bytes, what Needle takes.
+            needle: check
+                .contains
+                .as_deref()
+                .and_then(|c| Needle::new(c.as_bytes()))
+                .map(Box::new),
+            error_status_fails: check.uri != "/",
         }
     }
 
-    /// Sends the request, reads the status line, decides.
+    /// Sends the request, reads the status line, decides; with
+    /// `--contains`, reads the body too.
     pub(super) fn talk(&self, reply: &mut Reply, conn: &mut Conn<'_>) -> Result<(), ProbeError> {
         conn.send_all(&self.request)?;
         let code = reply.read(conn, parse_status)?;
-        if self.error_status_fails && (400..=599).contains(&code) {
+        let passes = match &self.check.expect {
+            Some(ranges) => ranges
+                .iter()
+                .any(|&(low, high)| (low..=high).contains(&code)),
+            None => !(self.error_status_fails && (400..=599).contains(&code)),
+        };
+        if !passes {
             return Err(Failure::Status(code).into());
+        }
+        match &self.needle {
+            Some(needle) => read_body(reply, conn, code, needle),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn sought(&self) -> Option<&[u8]> {
+        self.check.contains.as_deref().map(str::as_bytes)
+    }
+
+    /// The settings the record shows: `version`, `uri`, and those given of
+    /// `expect`, `host` and `contains`.
+    pub(super) fn write_settings(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        record::field(out, key::VERSION, self.check.version.as_str())?;
+        escaped_field(out, key::URI, &self.check.uri)?;
+        if let Some(ranges) = &self.check.expect {
+            write!(out, "{}: ", key::EXPECT)?;
+            for (k, (low, high)) in ranges.iter().enumerate() {
+                let comma = if k == 0 { "" } else { "," };
+                match low == high {
+                    true => write!(out, "{comma}{low}")?,
+                    false => write!(out, "{comma}{low}-{high}")?,
+                }
+            }
+            out.write_str("\n")?;
+        }
+        if let Some(host) = &self.check.host {
+            escaped_field(out, key::HOST, host)?;
+        }
+        if let Some(needle) = &self.check.contains {
+            escaped_field(out, key::CONTAINS, needle)?;
         }
         Ok(())
     }
+}
 
-    /// The settings the record shows: `version` and `uri`.
-    pub(super) fn write_settings(&self, out: &mut impl fmt::Write) -> fmt::Result {
-        record::field(out, key::VERSION, self.version.as_str())?;
-        write!(out, "{}: ", key::URI)?;
-        write_escaped(out, self.uri.as_bytes())?;
-        out.write_str("\n")
+fn escaped_field(out: &mut impl fmt::Write, key: &str, value: &str) -> fmt::Result {
+    write!(out, "{key}: ")?;
+    write_escaped(out, value.as_bytes())?;
+    out.write_str("\n")
+}
+
+/// Reads the rest of the head, then the body as it streams, until
+/// `needle` shows, the body ends, or `body::LIMIT` bytes of it have
+/// passed; every read by the probe's deadline.
+fn read_body(
+    reply: &mut Reply,
+    conn: &mut Conn<'_>,
+    code: u16,
+    needle: &Needle,
+) -> Result<(), ProbeError> {
+    let framing = reply
+        .read(conn, |rest| body::parse_head(rest, code))?
+        .map_err(|_| Failure::InvalidResponse)?;
+    let mut matcher = BodyMatcher::new(needle, framing);
+    let mut verdict = matcher.feed(reply.unread());
+    loop {
+        match verdict {
+            Verdict::More => {}
+            Verdict::Found => return Ok(()),
+            Verdict::Missing { body_bytes, .. } => {
+                let searched = body_bytes.min(u64::from(u32::MAX)) as u32;
+                return Err(Failure::BodyLacks(searched).into());
+            }
+            // The server closed before the body's end: a reply cut short.
+            Verdict::Invalid(BodyError::Truncated) => return Err(Failure::Recv(0).into()),
+            Verdict::Invalid(_) => return Err(Failure::InvalidResponse.into()),
+        }
+        verdict = match reply.refill(conn)? {
+            0 => matcher.end(),
+            _ => matcher.feed(reply.unread()),
+        };
     }
 }
 
-/// The request: `HEAD`, a Host header (an IPv6 literal in brackets, the
-/// port when not 80), our User-Agent, `Connection: close`.
-pub fn request(cfg: &Config, version: HttpVersion, uri: &str) -> Vec<u8> {
-    let mut r = Vec::with_capacity(128 + uri.len() + cfg.server_text.len());
-    let host = match cfg.server {
-        Server::Address(std::net::IpAddr::V6(_)) => format!("[{}]", cfg.server_text),
-        _ => cfg.server_text.clone(),
+/// The request: `HEAD` (`GET` with `--contains`), a Host header (`--host`,
+/// or the server with an IPv6 literal in brackets and the port when not
+/// 80), our User-Agent, `Connection: close`.
+pub fn request(cfg: &Config, check: &HttpCheck) -> Vec<u8> {
+    let mut r = Vec::with_capacity(128 + check.uri.len() + cfg.server_text.len());
+    let method = if check.contains.is_some() {
+        "GET"
+    } else {
+        "HEAD"
     };
     // Writing into a Vec cannot fail.
     let _ = write!(
         r,
-        "HEAD {} HTTP/{}\r\nHost: {}",
-        uri,
-        version.as_str(),
-        host
+        "{method} {} HTTP/{}\r\nHost: ",
+        check.uri,
+        check.version.as_str()
     );
-    if cfg.port != 80 {
-        let _ = write!(r, ":{}", cfg.port);
+    match &check.host {
+        Some(host) => r.extend_from_slice(host.as_bytes()),
+        None => {
+            match cfg.server {
+                Server::Address(std::net::IpAddr::V6(_)) => {
+                    let _ = write!(r, "[{}]", cfg.server_text);
+                }
+                _ => r.extend_from_slice(cfg.server_text.as_bytes()),
+            }
+            if cfg.port != 80 {
+                let _ = write!(r, ":{}", cfg.port);
+            }
+        }
     }
     let _ = write!(
         r,
@@ -258,7 +352,11 @@ mod tests {
             Ok(crate::cli::Command::Monitor(c)) => c,
             other => panic!("{other:?}"),
         };
-        let r = String::from_utf8(request(&cfg, HttpVersion::V1_0, "/x")).unwrap();
+        let check = match &cfg.check {
+            crate::cli::Check::Http(check) => check.clone(),
+            other => panic!("{other:?}"),
+        };
+        let r = String::from_utf8(request(&cfg, &check)).unwrap();
         assert!(
             r.starts_with("HEAD /x HTTP/1.0\r\nHost: [::1]:8080\r\n"),
             "{r}"

@@ -91,7 +91,7 @@ enum Dialogue {
 impl Prober {
     pub fn new(cfg: &Config) -> Prober {
         let dialogue = match &cfg.check {
-            Check::Http { version, uri } => Dialogue::Http(http::Http::new(cfg, *version, uri)),
+            Check::Http(check) => Dialogue::Http(http::Http::new(cfg, check)),
             Check::Smtp => Dialogue::Smtp(smtp::Smtp),
         };
         Prober {
@@ -126,6 +126,15 @@ impl Prober {
     pub fn reply_excerpt(&self) -> &[u8] {
         let reply = &self.reply.buf[self.reply.start..self.reply.end];
         &reply[..reply.len().min(64)]
+    }
+
+    /// What the dialogue looks for in a reply beyond its status, if
+    /// anything (`--contains`).
+    pub fn sought(&self) -> Option<&[u8]> {
+        match &self.dialogue {
+            Dialogue::Http(http) => http.sought(),
+            Dialogue::Smtp(_) => None,
+        }
     }
 
     /// Writes the protocol's own settings as record lines.
@@ -177,6 +186,19 @@ impl Reply {
                 n => self.end += n,
             }
         }
+    }
+
+    /// The bytes received and not yet consumed by `read`.
+    pub(crate) fn unread(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Gives up what is unread and receives more into the emptied buffer,
+    /// by the deadline: how many bytes came (0: the server closed).
+    pub(crate) fn refill(&mut self, conn: &mut Conn<'_>) -> Result<usize, ProbeError> {
+        self.start = 0;
+        self.end = conn.recv(&mut self.buf[..])?;
+        Ok(self.end)
     }
 
     /// Where the reply under examination stands, to come back to it.
