@@ -28,18 +28,42 @@ RETRIES=3           # -c: retries after a failed probe
 TIMEOUT=10          # -r: seconds one probe may take
 HTTP_VERSION=1.1    # -v: 1.0 or 1.1
 URI=/               # -h: a path other than / also fails on 4xx and 5xx
-# A dead server ends the monitor within RETRIES x max(INTERVAL, TIMEOUT)
-# + TIMEOUT seconds after its first failed probe.
+# Beyond the guides (clp_httpmon(8)): empty is not given; uncomment to set.
+RETRY_INTERVAL='' GRACE='' EXPECT='' HOST_HEADER='' CONTAINS=''
+#RETRY_INTERVAL=5   # --retry-interval: while failing, probe every 5 s
+#GRACE=120          # --grace: no failure counts until 120 s or a pass
+#EXPECT=200-299,301 # --expect: the statuses that pass, also with URI /
+#HOST_HEADER=www.example.com  # --host: the Host header, instead of SERVER
+#CONTAINS="all is well"       # --contains: GET; the body must hold it
+# A dead server ends the monitor within RETRIES x max(RETRY_INTERVAL,
+# TIMEOUT) + TIMEOUT seconds after its first failed probe (RETRY_INTERVAL
+# is INTERVAL when not set), plus at most GRACE at the start.
 # --------------------------------------------------------------------------
 
 # Run the monitor until it ends and return its exit status:
 # 1 the server failed, 0 stopped by stop.sh, 2 bad settings above,
 # 3 identifier already in use, 4 system error.
 run_monitor() {
+	set -- "$MON_ID" -s "$SERVER" -n "$PORT" -i "$INTERVAL" \
+	    -c "$RETRIES" -r "$TIMEOUT" -v "$HTTP_VERSION" -h "$URI"
+	if [ -n "$RETRY_INTERVAL" ]; then
+		set -- "$@" --retry-interval "$RETRY_INTERVAL"
+	fi
+	if [ -n "$GRACE" ]; then
+		set -- "$@" --grace "$GRACE"
+	fi
+	if [ -n "$EXPECT" ]; then
+		set -- "$@" --expect "$EXPECT"
+	fi
+	if [ -n "$HOST_HEADER" ]; then
+		set -- "$@" --host "$HOST_HEADER"
+	fi
+	if [ -n "$CONTAINS" ]; then
+		set -- "$@" --contains "$CONTAINS"
+	fi
 	date +"%Y/%m/%d %T"
 	echo "clp_httpmon start"
-	clp_httpmon "$MON_ID" -s "$SERVER" -n "$PORT" -i "$INTERVAL" \
-	    -c "$RETRIES" -r "$TIMEOUT" -v "$HTTP_VERSION" -h "$URI"
+	clp_httpmon "$@"
 	status=$?
 	date +"%Y/%m/%d %T"
 	echo "clp_httpmon ended with exit status $status"

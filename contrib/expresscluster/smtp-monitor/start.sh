@@ -26,18 +26,30 @@ PORT=25             # -n
 INTERVAL=60         # -i: seconds from one probe to the next
 RETRIES=3           # -c: retries after a failed probe
 TIMEOUT=10          # -r: seconds one probe may take
-# A dead server ends the monitor within RETRIES x max(INTERVAL, TIMEOUT)
-# + TIMEOUT seconds after its first failed probe.
+# Beyond the guides (clp_smtpmon(8)): empty is not given; uncomment to set.
+RETRY_INTERVAL='' GRACE=''
+#RETRY_INTERVAL=5   # --retry-interval: while failing, probe every 5 s
+#GRACE=120          # --grace: no failure counts until 120 s or a pass
+# A dead server ends the monitor within RETRIES x max(RETRY_INTERVAL,
+# TIMEOUT) + TIMEOUT seconds after its first failed probe (RETRY_INTERVAL
+# is INTERVAL when not set), plus at most GRACE at the start.
 # --------------------------------------------------------------------------
 
 # Run the monitor until it ends and return its exit status:
 # 1 the server failed, 0 stopped by stop.sh, 2 bad settings above,
 # 3 identifier already in use, 4 system error.
 run_monitor() {
+	set -- "$MON_ID" -s "$SERVER" -n "$PORT" -i "$INTERVAL" \
+	    -c "$RETRIES" -r "$TIMEOUT"
+	if [ -n "$RETRY_INTERVAL" ]; then
+		set -- "$@" --retry-interval "$RETRY_INTERVAL"
+	fi
+	if [ -n "$GRACE" ]; then
+		set -- "$@" --grace "$GRACE"
+	fi
 	date +"%Y/%m/%d %T"
 	echo "clp_smtpmon start"
-	clp_smtpmon "$MON_ID" -s "$SERVER" -n "$PORT" -i "$INTERVAL" \
-	    -c "$RETRIES" -r "$TIMEOUT"
+	clp_smtpmon "$@"
 	status=$?
 	date +"%Y/%m/%d %T"
 	echo "clp_smtpmon ended with exit status $status"
