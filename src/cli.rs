@@ -275,7 +275,7 @@ const OPTIONS: &[Opt] = &[
         only: Some(Protocol::Http),
         synopsis: "NAME",
         hint: "NAME",
-        help: "Host header, a name or address and optional :port (default from -s, -n)",
+        help: "Host header, a name or address and optional :port (default: the server's)",
         ..opt("host", Arg::Required, Role::Probe)
     },
     Opt {

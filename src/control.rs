@@ -260,7 +260,7 @@ fn disp(proto: Protocol, id: &Id, deadline: Instant, log: &mut Logger) -> i32 {
                 s
             }),
             // START MILLIS RESULT: when, how long, what.
-            key::RECENT => {
+            k if k.starts_with(key::RECENT) => {
                 let mut parts = value.splitn(3, ' ');
                 let secs = parts.next().and_then(|t| t.parse::<i64>().ok());
                 let millis = parts.next().and_then(|m| m.parse::<u64>().ok());

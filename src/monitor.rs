@@ -536,13 +536,13 @@ impl History {
         self.count += 1;
     }
 
-    /// `recent: START MILLIS RESULT` lines, newest first.
+    /// `recent_K: START MILLIS RESULT` lines, K = 1 the newest.
     fn write(&self, out: &mut impl std::fmt::Write) {
         for k in 1..=self.count.min(HISTORY) {
             let past = &self.items[(self.count - k) % HISTORY];
             let _ = writeln!(
                 out,
-                "{}: {} {} {}",
+                "{}{k}: {} {} {}",
                 key::RECENT,
                 past.started,
                 past.millis,

@@ -48,10 +48,11 @@ pub mod key {
     pub const FAILURES: &str = "failures";
     pub const SYSLOG_DROPPED: &str = "syslog_dropped";
     pub const STDERR_DROPPED: &str = "stderr_dropped";
-    /// One line per past probe, newest first (at most 8): its start in
-    /// seconds since the epoch (`--disp` shows local time), its duration
-    /// in milliseconds, and its result.
-    pub const RECENT: &str = "recent";
+    /// `recent_1` (the newest) to `recent_8`, one per past probe: its
+    /// start in seconds since the epoch (`--disp` shows local time), its
+    /// duration in milliseconds, and its result. Numbered, so that every
+    /// key of a record stands once.
+    pub const RECENT: &str = "recent_";
 
     /// Shown by `--disp` before the record's own keys, not stored:
     /// whether a monitor holds the lock (`live`, `stale`)...

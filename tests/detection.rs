@@ -225,7 +225,7 @@ fn disp_shows_the_last_eight_probes_newest_first() {
     let recent: Vec<&str> = shown
         .fields
         .iter()
-        .filter(|(k, _)| k == "recent")
+        .filter(|(k, _)| k.starts_with("recent_"))
         .map(|(_, v)| v.as_str())
         .collect();
     assert_eq!(recent.len(), 8, "{}", shown.stdout);

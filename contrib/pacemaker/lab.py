@@ -53,6 +53,12 @@ NODE_ADDR = {"node1": NET + ".1", "node2": NET + ".2"}
 # The monitors' settings and the agent's monitor operation: the monitor's
 # bound is RETRIES x max(INTERVAL, TIMEOUT) + TIMEOUT (the SPEC).
 MON_INTERVAL, MON_RETRIES, MON_TIMEOUT = 1, 2, 1
+# The server agents say "started" before their server listens (the
+# anything agent's postfix, nginx under load): without a grace, a monitor
+# started right after them can fail its first probes and exit before the
+# server is up, and its node is then barred from the group
+# (migration-threshold=1). The grace ends with the first probe that passes.
+MON_GRACE = 10
 AGENT_MONITOR_INTERVAL = 2
 # The agent's defaults, which the lab keeps: a monitor counts as hung when
 # its last probe is older than max(INTERVAL, TIMEOUT) + TIMEOUT +
@@ -877,6 +883,7 @@ def build_cib(nginx_conf):
                 ("interval", MON_INTERVAL),
                 ("retries", MON_RETRIES),
                 ("timeout", MON_TIMEOUT),
+                ("grace", MON_GRACE),
                 ("bindir", bindir),
                 ("logfile", "/var/log/pacemaker/%s.log" % p["mon"]),
             ],

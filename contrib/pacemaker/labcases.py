@@ -115,10 +115,19 @@ def settle(lab, protos, deadline=60):
     return lab.mod.wait_for("groups settled", stable, deadline, 0.5)
 
 
-def check_disp(r, lab, proto, node, label):
-    rc, f, raw = lab.disp(proto, node)
+def check_disp(r, lab, proto, node, label, deadline=10):
+    """--disp on `node` shows the monitor live, monitoring its address,
+    and a probe that passed: within `deadline` s, as a monitor just
+    started (in its grace) may not have probed its server successfully yet."""
     p = lab.mod.PROTOCOLS[proto]
-    ok = rc == 0 and f.get("status") == "live" and f.get("state") == "monitoring" and f.get("server") == p["ip"]
+    until = time.monotonic() + deadline
+    while True:
+        rc, f, raw = lab.disp(proto, node)
+        ok = (rc == 0 and f.get("status") == "live" and f.get("state") == "monitoring"
+              and f.get("server") == p["ip"] and f.get("last_result") == "ok")
+        if ok or time.monotonic() >= until:
+            break
+        time.sleep(0.5)
     r.check(ok, "%s: %s: --disp on %s shows the monitor live and monitoring (pid %s, probes %s)"
             % (proto, label, node, f.get("pid"), f.get("probes")))
     if not ok:
