@@ -19,11 +19,10 @@ mod common;
 use common::*;
 use std::fs;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::io::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 /// The name the private /etc/hosts gives the addresses.
 const NAME: &str = "ismon-addresses.test";
@@ -104,7 +103,7 @@ impl Name {
             let addr: SocketAddr = format!("{addr}:{port}").parse().expect("an address");
             match role {
                 Role::Answers => {}
-                Role::Blackholed => name.blackholes.push(FullBacklog::new(addr)?),
+                Role::Blackholed => name.blackholes.push(FullBacklog::at(addr)?),
                 Role::Refuses => name._refusing.push(bound_not_listening(addr)?),
             }
         }
@@ -183,52 +182,6 @@ fn private_hosts(dir: &TestDir, count: usize) -> Result<Vec<String>, String> {
 /// mounted over /etc/hosts; unshare and sh exec into it (same PID).
 fn with_private_hosts(hosts: &Path, program: &str) -> Command {
     in_private_mount_namespace("mount --bind \"$1\" /etc/hosts", hosts, program)
-}
-
-/// A listener at an address whose accept queue is full: nothing accepts,
-/// so Linux drops every further SYN and a connect there never completes.
-struct FullBacklog {
-    listener: TcpListener,
-    _queued: Vec<TcpStream>,
-}
-
-impl FullBacklog {
-    fn new(addr: SocketAddr) -> Result<FullBacklog, String> {
-        let listener = TcpListener::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
-        // SAFETY: listen(2) on the descriptor `listener` owns; on a socket
-        // that already listens it only changes the backlog.
-        let rc = unsafe { libc::listen(listener.as_raw_fd(), 0) };
-        assert_eq!(rc, 0, "listen(fd, 0): {}", io::Error::last_os_error());
-        let mut queued = Vec::new();
-        // Connect until a connection is no longer completed: the queue is
-        // full from then on, since nothing accepts.
-        for _ in 0..8 {
-            match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
-                Ok(stream) => queued.push(stream),
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    return Ok(FullBacklog {
-                        listener,
-                        _queued: queued,
-                    })
-                }
-                Err(e) => panic!("filling the accept queue of {addr}: {e}"),
-            }
-        }
-        panic!(
-            "{} connections to {addr} completed without accept: its backlog never filled",
-            queued.len()
-        );
-    }
-
-    /// One more connection is still not completed.
-    fn assert_still_full(&self) {
-        let addr = self.listener.local_addr().expect("local_addr");
-        let late = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
-        assert!(
-            late.is_err(),
-            "a connection to the full backlog at {addr} completed: the case proved nothing"
-        );
-    }
 }
 
 /// A socket bound to `addr` that never listens: a connection there is

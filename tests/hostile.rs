@@ -32,8 +32,7 @@ use std::any::Any;
 use std::env;
 use std::fs;
 use std::io;
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
-use std::os::unix::io::AsRawFd;
+use std::net::ToSocketAddrs;
 use std::panic;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -1916,7 +1915,7 @@ impl Target {
                 target.server = Some(server);
             }
             Server::FullBacklog => {
-                let backlog = FullBacklog::new();
+                let backlog = FullBacklog::at(([127, 0, 0, 1], 0).into()).expect("a full backlog");
                 target.port = backlog.port();
                 target.backlog = Some(backlog);
             }
@@ -2137,59 +2136,4 @@ fn repeat(conn: &mut Conn, unit: &[u8], gap_ms: u64, total: usize) -> bool {
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-// ---------------------------------------------------------------------------
-// A listener that never accepts
-
-/// A listener with a backlog of 0 whose accept queue is full and that
-/// never accepts: the kernel drops further SYNs, as on a server too busy to
-/// take connections.
-struct FullBacklog {
-    listener: TcpListener,
-    _queued: Vec<TcpStream>,
-}
-
-impl FullBacklog {
-    fn new() -> FullBacklog {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        // SAFETY: listen(2) on the descriptor `listener` owns; on a socket
-        // that already listens it only changes the backlog.
-        let rc = unsafe { libc::listen(listener.as_raw_fd(), 0) };
-        assert_eq!(rc, 0, "listen(fd, 0): {}", io::Error::last_os_error());
-        let addr = listener.local_addr().expect("local_addr");
-        let mut queued = Vec::new();
-        // Connect until a connection is no longer completed: the queue is
-        // full from then on, since nothing accepts.
-        for _ in 0..8 {
-            match TcpStream::connect_timeout(&addr, ms(500)) {
-                Ok(stream) => queued.push(stream),
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    return FullBacklog {
-                        listener,
-                        _queued: queued,
-                    }
-                }
-                Err(e) => panic!("filling the accept queue of {addr}: {e}"),
-            }
-        }
-        panic!(
-            "{} connections to {addr} completed without accept: its backlog never filled",
-            queued.len()
-        );
-    }
-
-    fn port(&self) -> u16 {
-        self.listener.local_addr().expect("local_addr").port()
-    }
-
-    /// The queue stayed full: one more connection is still not completed.
-    fn assert_still_full(&self) {
-        let addr = self.listener.local_addr().expect("local_addr");
-        let late = TcpStream::connect_timeout(&addr, ms(300));
-        assert!(
-            late.is_err(),
-            "a connection to the full backlog completed: the case proved nothing"
-        );
-    }
 }
