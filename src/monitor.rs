@@ -459,11 +459,12 @@ impl<'a> Monitor<'a> {
         // which the frame then cuts at a line's end.
         let _ = record::field(b, key::PID, self.pid);
         let _ = record::field(b, key::COMMAND, self.proto.command());
-        let _ = record::field(b, key::ID, &cfg.id);
-        let _ = write!(b, "{}: ", key::STATE);
+        let _ = record::field(b, key::ID, cfg.id.as_str());
+        let _ = b.write_str(key::STATE);
+        let _ = b.write_str(": ");
         let _ = self.state.write(b, cfg.retries);
         let _ = b.write_str("\n");
-        let _ = record::field(b, key::SERVER, &cfg.server_text);
+        let _ = record::field(b, key::SERVER, cfg.server_text.as_str());
         let _ = record::field(b, key::PORT, cfg.port);
         let _ = record::field(b, key::INTERVAL, cfg.interval);
         let _ = record::field(b, key::RETRIES, cfg.retries);
@@ -500,12 +501,11 @@ fn millis(d: Duration) -> u64 {
 /// How many past probes `--disp` shows.
 const HISTORY: usize = 8;
 
-/// One past probe: when it started (seconds since the epoch), how long it
-/// took, and its result as `last_result` says it.
+/// One past probe, as its `recent_K` line's value: when it started
+/// (seconds since the epoch), how long it took (ms), its result. Written
+/// once, when the probe ends, and copied into every record after.
 struct Past {
-    started: i64,
-    millis: u64,
-    result: LineBuf<320>,
+    line: LineBuf<352>,
 }
 
 /// The last `HISTORY` probes, newest last, in fixed memory.
@@ -519,20 +519,16 @@ impl History {
     fn new() -> History {
         History {
             items: std::array::from_fn(|_| Past {
-                started: 0,
-                millis: 0,
-                result: LineBuf::new(),
+                line: LineBuf::new(),
             }),
             count: 0,
         }
     }
 
     fn push(&mut self, started: i64, millis: u64, result: &LineBuf<320>) {
-        let past = &mut self.items[self.count % HISTORY];
-        past.started = started;
-        past.millis = millis;
-        past.result.clear();
-        let _ = past.result.write_str(result.as_str());
+        let line = &mut self.items[self.count % HISTORY].line;
+        line.clear();
+        let _ = write!(line, "{started} {millis} {}", result.as_str());
         self.count += 1;
     }
 
@@ -540,14 +536,11 @@ impl History {
     fn write(&self, out: &mut impl std::fmt::Write) {
         for k in 1..=self.count.min(HISTORY) {
             let past = &self.items[(self.count - k) % HISTORY];
-            let _ = writeln!(
-                out,
-                "{}{k}: {} {} {}",
-                key::RECENT,
-                past.started,
-                past.millis,
-                past.result.as_str()
-            );
+            let _ = out.write_str(key::RECENT);
+            let _ = record::write_decimal(out, k as u64);
+            let _ = out.write_str(": ");
+            let _ = out.write_str(past.line.as_str());
+            let _ = out.write_str("\n");
         }
     }
 }

@@ -92,7 +92,8 @@ impl Http {
 }
 
 fn escaped_field(out: &mut impl fmt::Write, key: &str, value: &str) -> fmt::Result {
-    write!(out, "{key}: ")?;
+    out.write_str(key)?;
+    out.write_str(": ")?;
     write_escaped(out, value.as_bytes())?;
     out.write_str("\n")
 }

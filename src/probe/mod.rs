@@ -393,7 +393,11 @@ fn connect<'a>(
             return Err(ProbeError::Abandoned);
         }
         for (attempt, ready) in attempts.iter_mut().zip(&woken.fds) {
-            let Some(sock) = attempt else { continue };
+            // (No let-else: the crate builds with rustc 1.63.)
+            let sock = match attempt {
+                Some(sock) => sock,
+                None => continue,
+            };
             if !(ready.readable || ready.writable || ready.error) {
                 continue;
             }
