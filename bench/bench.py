@@ -54,6 +54,10 @@ def run(b):
         p = b.spawn([sys.executable, os.path.join(b.root, "bench", "flood.py"), proto,
                      "1800"], stdout=subprocess.PIPE, stderr=DEVNULL)
         b.flood[proto] = (p, int(p.stdout.readline()))
+    # A body that never ends, for --contains.
+    p = b.spawn([sys.executable, os.path.join(b.root, "bench", "flood.py"), "body",
+                 "1800"], stdout=subprocess.PIPE, stderr=DEVNULL)
+    b.flood_body = (p, int(p.stdout.readline()))
 
     watch = memory.Watch(b)
     size.measure(b)
@@ -67,6 +71,12 @@ def run(b):
     if long_runs:
         latency.measure(b, "http", b.nginx_frz, long_runs,
                         ["-i", "1", "-c", "10", "-r", "1"], bound=11.0, targeted=False)
+    # Retries closer than the interval: RETRIES x max(RETRY_INTERVAL,
+    # TIMEOUT) + TIMEOUT = 3 s after the first failed probe, where -i 3
+    # alone would take 2 x 3 + 1 = 7 s.
+    latency.measure(b, "http", b.nginx_frz, runs,
+                    ["-i", "3", "-c", "2", "-r", "1", "--retry-interval", "1"],
+                    interval=3.0, retry=1.0)
     watch.finish()
     scale.measure(b)
     peers.haproxy(b)

@@ -17,8 +17,10 @@ from .common import DEVNULL, loadavg, log, ms, pct
 FAILURE_EVENT = re.compile(rb"<event: (7[1-5]|8[1-3])>")
 
 
-def measure(b, proto, daemon, runs, opts, bound=3.0, targeted=True):
-    interval = 1.0
+def measure(b, proto, daemon, runs, opts, bound=3.0, targeted=True, interval=1.0,
+            retry=None):
+    """`interval` is the monitor's -i; `retry` its --retry-interval, when
+    given (the failures after the first come that far apart)."""
     timeout = 1.0
     samples, notes = [], []
     load = loadavg()
@@ -30,7 +32,8 @@ def measure(b, proto, daemon, runs, opts, bound=3.0, targeted=True):
                        "time-stamped event 2 on standard error instead (less exact).")
     try:
         for k in range(runs):
-            s = run(b, proto, daemon, k, opts, interval, timeout, bound, cap)
+            s = run(b, proto, daemon, k, opts, interval, timeout, bound, cap,
+                    interval if retry is None else retry)
             if s is None:
                 continue
             samples.append(s)
@@ -64,7 +67,7 @@ def measure(b, proto, daemon, runs, opts, bound=3.0, targeted=True):
           ("met" if ok else "MISSED") if targeted else ("—" if not early else "EARLY"),
           f"clp_{proto}mon ID -s 127.0.0.1 -n PORT {optstr}; at a random point of the "
           f"interval kill -STOP every PID of `tests/daemons/{server} pids DIR`; exit − "
-          f"(first slot ≥ freeze) − {bound:g} s; slot k = probe 0's SYN + k s")
+          f"(first slot ≥ freeze) − {bound:g} s; slot k = probe 0's SYN + k × {interval:g} s")
     b.details.append((
         f"Detection latency, clp_{proto}mon {optstr}",
         f"Bound: {bound:g} s after the start of the first failed probe. Load average "
@@ -76,7 +79,7 @@ def measure(b, proto, daemon, runs, opts, bound=3.0, targeted=True):
         "." + (" " + "; ".join(notes) if notes else "") + steps_text(samples)))
 
 
-def run(b, proto, daemon, k, opts, interval, timeout, bound, cap):
+def run(b, proto, daemon, k, opts, interval, timeout, bound, cap, retry):
     """One run; every time here is CLOCK_REALTIME (time.time()), the
     clock of the kernel's packet time stamps."""
     ident = f"bench_lat_{proto}_{k}"
@@ -176,7 +179,7 @@ def run(b, proto, daemon, k, opts, interval, timeout, bound, cap):
         f" {(tf_end - tf) * 1e6:.0f} µs to freeze){' — ' + note if note else ''}")
     # When each failure was logged, against its ideal time (the failed
     # probe's slot + its timeout): how the lateness builds up.
-    steps = [f - anchor - (i * interval + timeout) for i, f in enumerate(fails)]
+    steps = [f - anchor - (i * retry + timeout) for i, f in enumerate(fails)]
     return {"latency": lat, "actual": actual, "status": status,
             "phase": (tf - t0) % interval, "note": note.strip(), "steps": steps,
             "after_last": te - fails[-1] if fails else None}

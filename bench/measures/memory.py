@@ -16,7 +16,8 @@ class Watch:
     def __init__(self, b):
         self.b = b
         self.probes = 20 if b.quick else 100
-        self.monitors = {}   # key: (ID, Popen); keys http, smtp, flood_http, flood_smtp
+        # key: (ID, Popen); keys http, smtp, flood_http, flood_smtp, contains_http
+        self.monitors = {}
         for proto, d in (("http", b.nginx), ("smtp", b.smtpd)):
             ident = f"bench_hwm_{proto}"
             err = open(os.path.join(b.work, ident + ".err"), "wb")
@@ -29,6 +30,12 @@ class Watch:
             self.monitors["flood_" + proto] = (ident, b.monitor(
                 proto, ident, port, ["-i", "1", "-c", "10000", "-r", "1"], stderr=err))
             err.close()
+        ident = "bench_contains_http"
+        err = open(os.path.join(b.work, ident + ".err"), "wb")
+        self.monitors["contains_http"] = (ident, b.monitor(
+            "http", ident, b.flood_body[1],
+            ["-i", "1", "-c", "10000", "-r", "1", "--contains", "Welcome"], stderr=err))
+        err.close()
         self.t0 = time.monotonic()
 
     def finish(self):
@@ -42,12 +49,17 @@ class Watch:
             hwm = read_status(p.pid, "VmHWM") if alive else 0
             if alive and key == "http":
                 breakdown(b, p.pid, hwm)
-            flood = key.startswith("flood")
-            what = (f"peak RSS (VmHWM), clp_{proto}mon, server floods it (endless reply)"
+            contains = key.startswith("contains")
+            flood = key.startswith("flood") or contains
+            what = (f"peak RSS (VmHWM), clp_{proto}mon --contains, server floods it "
+                    "(endless body)" if contains else
+                    f"peak RSS (VmHWM), clp_{proto}mon, server floods it (endless reply)"
                     if flood else f"peak RSS (VmHWM), clp_{proto}mon after {n} probes")
-            server = f"bench/flood.py {proto}" if flood else (
-                "tests/daemons/nginx.sh" if proto == "http" else "tests/daemons/smtpd.sh")
-            opts = "-i 1 -c 10000 -r 1" if flood else "-i 1"
+            server = ("bench/flood.py body" if contains else f"bench/flood.py {proto}"
+                      if flood else "tests/daemons/nginx.sh" if proto == "http"
+                      else "tests/daemons/smtpd.sh")
+            opts = ("-i 1 -c 10000 -r 1 --contains Welcome" if contains
+                    else "-i 1 -c 10000 -r 1" if flood else "-i 1")
             result = f"{hwm // 1024} KiB" if alive else "monitor ended early"
             if flood and alive:
                 result += (f" after {rec.get('probes')} probes, all failed "
