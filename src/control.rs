@@ -95,9 +95,6 @@ fn live_monitor(
         Some((dir, found)) if found.live => (dir, found),
         _ => return Err(NoMonitor::NotRunning),
     };
-    if let Err(e) = dir.require_trust().and_then(|_| found.require_trust()) {
-        return Err(NoMonitor::Refused(log.system_failure(id.as_str(), &e)));
-    }
     // A monitor writes its record right after it takes the lock: for a
     // moment the two disagree. Look again, briefly, rather than signal a
     // PID that a record names from an earlier run.
@@ -112,11 +109,12 @@ fn live_monitor(
                     return Some(Err(NoMonitor::Refused(log.system_failure(id.as_str(), &e))))
                 }
             };
-            if let Err(e) = found.require_trust() {
-                return Some(Err(NoMonitor::Refused(log.system_failure(id.as_str(), &e))));
-            }
         }
         again = true;
+        // The record's trust covers its directory's too (`Entry::distrust`).
+        if let Err(e) = found.require_trust() {
+            return Some(Err(NoMonitor::Refused(log.system_failure(id.as_str(), &e))));
+        }
         match found.monitor_pid() {
             Ok(pid) => Some(Ok(pid)),
             Err(w) => {

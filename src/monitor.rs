@@ -231,6 +231,13 @@ impl<'a> Monitor<'a> {
                 self.probes += 1;
                 self.last_probe = Some(epoch_now());
                 self.last_millis = millis(ended - start);
+                let failure = match outcome {
+                    Err(ProbeError::Failed(f)) => Some(f),
+                    _ => None,
+                };
+                self.set_result(failure);
+                self.history
+                    .push(started_at, self.last_millis, &self.last_result);
             }
             match outcome {
                 Ok(()) => {
@@ -238,9 +245,6 @@ impl<'a> Monitor<'a> {
                     self.succeeded = true;
                     self.run.clear();
                     self.state = State::Monitoring;
-                    self.set_result(None);
-                    self.history
-                        .push(started_at, self.last_millis, &self.last_result);
                 }
                 Err(ProbeError::Abandoned) => {
                     // Abandoned for a stop or a pause, not counted: the
@@ -254,7 +258,6 @@ impl<'a> Monitor<'a> {
                 Err(ProbeError::Failed(f)) => {
                     self.failures += 1;
                     log.event(Event::Failed(f), Some(id));
-                    self.set_result(Some(f));
                     if let Failure::BodyLacks(_) = f {
                         // Event 82's text is the guide's: say what was missing.
                         log.note(
@@ -262,12 +265,9 @@ impl<'a> Monitor<'a> {
                             &format!("{id}: {}", self.last_result.as_str()),
                         );
                     }
-                    self.history
-                        .push(started_at, self.last_millis, &self.last_result);
                     // In the grace of a server still starting, failures
                     // are logged but not counted, until one probe passes.
-                    let in_grace = !self.succeeded && start < grace_ends;
-                    if in_grace {
+                    if !self.succeeded && start < grace_ends {
                         self.save(log);
                         continue;
                     }

@@ -170,24 +170,10 @@ pub fn wait_for(
     watched: Option<BorrowedFd<'_>>,
     timeout: Option<Duration>,
 ) -> io::Result<Woken> {
-    let mut fds = [
-        libc::pollfd {
-            fd: fd.map_or(-1, |f| f.as_raw_fd()),
-            events,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: watched.map_or(-1, |f| f.as_raw_fd()),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    if !ppoll(&mut fds, timeout)? {
-        return Ok(Woken::default());
-    }
+    let woken = wait_any(&[fd], events, watched, timeout)?;
     Ok(Woken {
-        fd: Ready::from(fds[0].revents),
-        watched: fds[1].revents != 0,
+        fd: woken.fds[0],
+        watched: woken.watched,
     })
 }
 
