@@ -633,38 +633,32 @@ http {
         name = self.live_nodes()[0]
         self.node_run(name, ["crm_resource", "--cleanup", "-r", PROTOCOLS[proto]["group"]], check=False)
 
-    def server_pids(self, proto, name):
-        """PIDs of the server's processes inside the node, seen from here."""
+    def node_processes(self, name, what):
+        """(host PID, the file `what` of /proc/PID) of every process in the
+        node's PID namespace that can still be read."""
         ns = os.readlink("/proc/%d/ns/pid" % self.init_pid[name])
-        pids = []
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
             try:
                 if os.readlink("/proc/%s/ns/pid" % entry) != ns:
                     continue
-                comm = read("/proc/%s/comm" % entry).strip()
+                text = read("/proc/%s/%s" % (entry, what))
             except OSError:
                 continue
-            if comm in PROTOCOLS[proto]["comms"]:
-                pids.append(int(entry))
-        return sorted(pids)
+            yield int(entry), text
+
+    def server_pids(self, proto, name):
+        """PIDs of the server's processes inside the node, seen from here."""
+        return sorted(pid for pid, comm in self.node_processes(name, "comm")
+                      if comm.strip() in PROTOCOLS[proto]["comms"])
 
     def host_pid(self, name, ns_pid):
         """The PID seen from here of the node's process ns_pid, or None."""
-        ns = os.readlink("/proc/%d/ns/pid" % self.init_pid[name])
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                if os.readlink("/proc/%s/ns/pid" % entry) != ns:
-                    continue
-                status = read("/proc/%s/status" % entry)
-            except OSError:
-                continue
+        for pid, status in self.node_processes(name, "status"):
             for line in status.splitlines():
                 if line.startswith("NSpid:") and line.split()[-1] == str(ns_pid):
-                    return int(entry)
+                    return pid
         return None
 
     def signal_server(self, proto, name, sig):
