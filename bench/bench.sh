@@ -97,16 +97,10 @@ say "make (release binaries into build/)"
 make
 target=$(cat build/TARGET)
 # The probe loop, and an unstripped twin of each binary for symbol names in
-# callgrind and nm: the same profile (same code: bench.py checks that .text
-# is the same size), kept apart in target/bench.
-rustflags=${RUSTFLAGS:-}
-case $target in
-*-gnu) rustflags="$rustflags -C target-feature=+crt-static" ;;
-esac
-say "cargo build --release --target $target --bins --example probe_loop (unstripped, target/bench)"
-RUSTFLAGS=$rustflags CARGO_TARGET_DIR=target/bench \
-	CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=1 \
-	cargo build -q --release --target "$target" --bins --example probe_loop
+# callgrind and nm: the same build as make's (same code: bench.py checks that
+# .text is the same size), kept apart in target/bench.
+say "scripts/build.sh --twin target/bench ${target%%-*} (unstripped, with probe_loop)"
+sh scripts/build.sh --twin target/bench "${target%%-*}" >/dev/null
 
 args=(--root "$root" --work "$work" --twin "target/bench/$target/release")
 if [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ]; then

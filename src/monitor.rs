@@ -589,11 +589,15 @@ impl Run {
             .map(|(_, n)| n)
             .sum::<u32>()
             + self.others;
-        let over = self.since.map_or(0.0, |s| (now - s).as_secs_f64());
+        // Tenths of a second in integers: formatting an f64 would link in
+        // core's float printer (about 15 KB) for this one number.
+        let tenths = self.since.map_or(0, |s| ((now - s).as_millis() + 50) / 100);
         let mut line = LineBuf::<768>::new();
         let _ = write!(
             line,
-            "{id}: {failed} probe(s) failed in a row over {over:.1} s:"
+            "{id}: {failed} probe(s) failed in a row over {}.{} s:",
+            tenths / 10,
+            tenths % 10
         );
         for (k, (f, n)) in self.causes[..self.kinds].iter().enumerate() {
             let _ = write!(line, "{} {n}x ", if k == 0 { "" } else { "," });

@@ -33,10 +33,10 @@ def measure(b):
           f"{kib(total)} ({total:,} B; man pages {kib(man)})", "≤ 1 MiB",
           "met" if total <= 1024 * KIB else "MISSED",
           "make install DESTDIR=$D; du -b --apparent-size $D (all 4 files)",
-          why=f"the two binaries are two full copies of one program, {backtrace:.0f} % of "
-              "whose .text is std's backtrace printer and unwinder (gimli, addr2line, "
-              "miniz_oxide, rustc_demangle, libunwind), linked in for the default panic "
-              f"hook even with panic = \"abort\"; ismon's own code is {own:.0f} %. " +
+          why=f"the two binaries are two full copies of one program; {backtrace:.0f} % of "
+              "its .text is what std links in for the default panic hook's backtraces "
+              "(scripts/build.sh rebuilds std without the symbolizer: what is left is "
+              f"libunwind); ismon's own code is {own:.0f} %. " +
               ("" if man_gzipped else
                f"The man pages are installed uncompressed ({kib(man)}; gzip -9n makes "
                f"them {kib(gz)}, and the total {kib(total - man + gz)}). ") +
@@ -45,8 +45,9 @@ def measure(b):
 
 # Function symbols by where they come from, first match wins.
 GROUPS = [
-    ("std's backtrace printer (gimli, addr2line, miniz_oxide, rustc_demangle) "
-     "and libunwind: the default panic hook",
+    ("the default panic hook's backtraces: std's symbolizer (gimli, addr2line, "
+     "miniz_oxide, rustc_demangle; absent when scripts/build.sh rebuilds std) "
+     "and libunwind",
      re.compile(r"gimli|addr2line|miniz|rustc_demangle|libunwind|backtrace|object::"
                 r"|_Unwind|unw_")),
     ("core::fmt (formatting machinery)", re.compile(r"core::fmt|fmt::")),
