@@ -327,11 +327,9 @@ impl<'a> Monitor<'a> {
             match waited {
                 Ok(woken) => {
                     self.poll_failing = false;
-                    if woken.fd.readable {
-                        if let Some(t) = timer {
-                            sys::clear_timer(t);
-                        }
-                    }
+                    // A fired timer stays readable until it is read or
+                    // armed again; it is armed again before every wait on
+                    // it, which clears it: no read (one call less a probe).
                     if woken.watched && self.take_signals(log) == Flow::Stop {
                         return Flow::Stop;
                     }

@@ -298,7 +298,8 @@ pub fn timerfd() -> io::Result<OwnedFd> {
 }
 
 /// Arms `timer` to fire once, `after` from now (at least 1 ns: zero would
-/// disarm it). Re-arming clears a pending expiry.
+/// disarm it). Arming clears an expiry not yet read (timerfd_settime sets
+/// its count to 0), so a fired timer needs no read before it is armed again.
 pub fn arm_timer(timer: BorrowedFd<'_>, after: Duration) -> io::Result<()> {
     let after = after.max(Duration::from_nanos(1));
     // SAFETY: itimerspec is plain data; zero is a disarmed interval.
@@ -308,20 +309,6 @@ pub fn arm_timer(timer: BorrowedFd<'_>, after: Duration) -> io::Result<()> {
     // SAFETY: `spec` is initialised; a null old-value pointer is allowed.
     cvt(unsafe { libc::timerfd_settime(timer.as_raw_fd(), 0, &spec, std::ptr::null_mut()) })
         .map(drop)
-}
-
-/// Takes a fired timer's expiry count, so that it is no longer readable.
-pub fn clear_timer(timer: BorrowedFd<'_>) {
-    let mut count = [0u8; 8];
-    // SAFETY: `count` is 8 writable bytes, what a timerfd read returns.
-    // Nothing to do if it fails: not fired yet (EAGAIN) or re-armed since.
-    let _ = unsafe {
-        libc::read(
-            timer.as_raw_fd(),
-            count.as_mut_ptr() as *mut libc::c_void,
-            8,
-        )
-    };
 }
 
 // --------------------------------------------------------------- sockets
@@ -336,6 +323,26 @@ pub fn tcp_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
     // SAFETY: socket has no memory-safety preconditions.
     let fd = cvt(unsafe { libc::socket(family, kind, 0) })?;
     Ok(owned(fd))
+}
+
+/// Lets the handshake's last ACK wait for the first data instead of going
+/// out alone (TCP_QUICKACK off, as HAProxy's checks do): for a client that
+/// sends at once, one packet fewer through both sides' TCP per connection.
+/// Not for a client that waits for the server to speak first (SMTP): the
+/// server could not accept until the delayed ACK left, up to 200 ms later.
+pub fn ack_with_first_data(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let off: libc::c_int = 0;
+    // SAFETY: `off` is valid for reads of the size given.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            &off as *const _ as *const libc::c_void,
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
 }
 
 fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {

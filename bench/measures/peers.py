@@ -63,15 +63,52 @@ def checks_in_log(path, start, end):
     with open(path, "rb") as f:
         f.seek(start)
         text = f.read(end - start).decode("latin-1")
-    out = {"clp_httpmon": 0, "haproxy": 0, "other": 0}
+    out = {"clp_httpmon": 0, "haproxy": 0, "replica": 0, "other": 0}
     for line in text.splitlines():
         m = ACCESS_LINE.search(line)
         if m and m.group(2).startswith("clp_httpmon/"):
             out["clp_httpmon"] += 1
+        elif m and m.group(2).startswith("multi/"):
+            out["replica"] += 1
         elif m and m.group(2) == "-" and m.group(1) == "HEAD / HTTP/1.0":
             out["haproxy"] += 1
         else:
             out["other"] += 1
+    return out
+
+
+# The cheapest check a process of its own can make once a second, in C
+# (bench/cost-per-check/multi.c): a periodic timerfd, send at once after
+# connect, no getsockopt, TCP_QUICKACK 0, the record memcpy'd into a shared
+# mapping, a signalfd in every wait. What a process per monitor cannot go
+# below, measured beside HAProxy and the monitors.
+REPLICA_FLAGS = "Tmweq"
+
+
+def build_replica(b):
+    """bench/cost-per-check/multi.c compiled into the work directory; None
+    without a C compiler."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    exe = os.path.join(b.work, "multi")
+    src = os.path.join(b.root, "bench", "cost-per-check", "multi.c")
+    r = subprocess.run([cc, "-O2", "-o", exe, src], stdout=DEVNULL, stderr=DEVNULL)
+    return exe if r.returncode == 0 else None
+
+
+def children(pid):
+    """The PIDs whose parent is PID."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{name}/stat").read()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            out.append(int(name))
     return out
 
 
@@ -104,8 +141,15 @@ def haproxy(b):
     err = open(os.path.join(b.work, "peers.err"), "wb")
     procs = [b.monitor("http", i, d.port, MONITOR_OPTS, stderr=err) for i in ids]
     err.close()
+    replica = build_replica(b)
+    if replica is not None:
+        recdir = os.path.join(b.work, "replica")
+        os.makedirs(recdir, exist_ok=True)
+        # It ends its processes by itself after its own window (and 60 s).
+        replica = b.spawn([replica, str(d.port), str(seconds + 20), f"{REPLICA_FLAGS}:{n}"],
+                          env=dict(b.env, RECDIR=recdir), stdout=DEVNULL, stderr=DEVNULL)
     try:
-        measured = side_by_side(b, n, seconds, hp, procs, ids, access)
+        measured = side_by_side(b, n, seconds, hp, procs, ids, access, replica)
     finally:
         for p in procs:
             if p.poll() is None:
@@ -114,6 +158,8 @@ def haproxy(b):
             hp.send_signal(signal.SIGTERM)
         codes = [b.reap(p, 15) for p in procs]
         b.reap(hp, 10)
+        if replica is not None:
+            b.reap(replica, 90)
     if measured is None:
         b.row(what, "not measured: " + open(os.path.join(b.work, "haproxy.out"),
                                             errors="replace").read()[-300:],
@@ -138,6 +184,11 @@ def haproxy(b):
     verdict = ("met" if ratio <= 0.9 else "MISSED") if n == 500 else "—"
     if not same_rate or bad_exit:
         verdict = "FAILED"
+    if counts["replica"] >= 0.9 * n * window:
+        per_r = cpu["replica"] / counts["replica"]
+        result += (f"; the cheapest process-per-check loop in C in the same window "
+                   f"{per_r * 1e6:.0f} µs, {per_r / per_h:.2f}× HAProxy's: the monitors are "
+                   f"{per_m / per_r:.2f}× that floor")
     split = (f"user space is {prof[0].user_space() * 100:.0f} % of a monitor's CPU per check, "
              f"{prof[1].user_space() * 100:.0f} % of HAProxy's (perf); " if prof else "")
     b.row(what, result, target, verdict,
@@ -150,7 +201,7 @@ def haproxy(b):
     details(b, n, cpu, counts, window, per_m, per_h, prof, hp_calls, floor)
 
 
-def side_by_side(b, n, seconds, hp, procs, ids, access):
+def side_by_side(b, n, seconds, hp, procs, ids, access, replica):
     """The measuring part of haproxy(): None when HAProxy did not run."""
     end = time.monotonic() + 60
     pending = list(ids)
@@ -165,12 +216,15 @@ def side_by_side(b, n, seconds, hp, procs, ids, access):
         log(f"peers: {len(pending)} monitors without 2 probes")
     alive = [p for p in procs if p.poll() is None]
     workers = b.nginx.pids()
+    replicas = children(replica.pid) if replica is not None and replica.poll() is None else []
 
     def sample():
         return {"off": os.path.getsize(access), "t": time.monotonic(),
                 "mon": sum(cpu_seconds(p.pid) for p in alive), "hp": tasks_cpu(hp.pid),
                 "ngx": sum(cpu_seconds(pid) for pid in workers),
-                "mon_sw": sum(switches(p.pid) for p in alive), "hp_sw": switches(hp.pid)}
+                "rep": sum(cpu_seconds(pid) for pid in replicas),
+                "mon_sw": sum(switches(p.pid) for p in alive), "hp_sw": switches(hp.pid),
+                "rep_sw": sum(switches(pid) for pid in replicas)}
 
     s0 = sample()
     time.sleep(seconds)
@@ -178,9 +232,11 @@ def side_by_side(b, n, seconds, hp, procs, ids, access):
     window = s1["t"] - s0["t"]
     counts = checks_in_log(access, s0["off"], s1["off"])
     cpu = {"clp_httpmon": s1["mon"] - s0["mon"], "haproxy": s1["hp"] - s0["hp"],
+           "replica": s1["rep"] - s0["rep"],
            "nginx": (s1["ngx"] - s0["ngx"]) / window,
            "clp_httpmon switches": s1["mon_sw"] - s0["mon_sw"],
-           "haproxy switches": s1["hp_sw"] - s0["hp_sw"]}
+           "haproxy switches": s1["hp_sw"] - s0["hp_sw"],
+           "replica switches": s1["rep_sw"] - s0["rep_sw"]}
     # Where it goes, after the window (perf costs CPU too): shares of each
     # one's samples, to multiply with its CPU per check.
     prof = None
@@ -237,13 +293,24 @@ def details(b, n, cpu, counts, window, per_m, per_h, prof, hp_calls, floor):
              "`http-check send meth HEAD`) checked the same nginx at the same time; CPU from "
              f"each process's own accounting over {window:.1f} s, checks from nginx's access "
              f"log (monitors: {counts['clp_httpmon']:,}, HAProxy: {counts['haproxy']:,}, "
-             f"other: {counts['other']:,}). The nginx worker that served both used "
+             f"other: {counts['other']:,}). The nginx worker that served them used "
              f"{cpu['nginx'] * 100:.1f} % of a core.", "",
              "| per check | clp_httpmon | HAProxy | monitor − HAProxy |", "|---|---:|---:|---:|",
              line("CPU", per_m, per_h)]
     sw = [cpu[f"{k} switches"] / counts[k] if counts[k] else float("nan")
           for k in ("clp_httpmon", "haproxy")]
     lines.append(f"| context switches | {sw[0]:.2f} | {sw[1]:.2f} | {sw[0] - sw[1]:.2f} |")
+    replica = ""
+    if counts["replica"]:
+        per_r = cpu["replica"] / counts["replica"]
+        replica = (f"In the same window {n} processes of `bench/cost-per-check/multi.c` "
+                   f"(`{REPLICA_FLAGS}`: the cheapest check a process of its own can make, in C: "
+                   "a periodic timerfd, send at once, no getsockopt, TCP_QUICKACK 0, the record "
+                   "copied into a shared mapping, a signalfd in every wait) made "
+                   f"{counts['replica']:,} checks at {us(per_r)} each, "
+                   f"{cpu['replica switches'] / counts['replica']:.2f} context switches per "
+                   f"check: {per_r / per_h:.2f}× HAProxy's; the monitors cost "
+                   f"{per_m / per_r:.2f}× that.")
     if prof:
         pm, ph = prof
         lines.append(line("user space", per_m * pm.user_space(), per_h * ph.user_space()))
@@ -282,4 +349,6 @@ def details(b, n, cpu, counts, window, per_m, per_h, prof, hp_calls, floor):
                      "getrusage system time, median of 5 rounds): " +
                      "; ".join(f"closed with {CLOSE[k]} {us(v[0])}" for k, v in floor.items()) +
                      kernel + ".")
+    if replica:
+        lines.append(replica)
     b.details.append(("CPU per check: clp_httpmon and HAProxy", "\n".join(lines)))

@@ -115,7 +115,11 @@ impl Prober {
     ) -> Result<(), ProbeError> {
         self.reply.start = 0;
         self.reply.end = 0;
-        let mut conn = connect(&self.server, self.port, deadline, requests)?;
+        let client_first = match &self.dialogue {
+            Dialogue::Http(_) => true,
+            Dialogue::Smtp(_) => false,
+        };
+        let mut conn = connect(&self.server, self.port, deadline, requests, client_first)?;
         match &self.dialogue {
             Dialogue::Http(http) => http.talk(&mut self.reply, &mut conn),
             Dialogue::Smtp(smtp) => smtp.talk(&mut self.reply, &mut conn),
@@ -216,6 +220,11 @@ pub(crate) struct Conn<'a> {
     sock: OwnedFd,
     deadline: Instant,
     requests: &'a mut dyn Requests,
+    /// The connect may not have completed yet: a client that speaks first
+    /// sends at once (on loopback the handshake is done when connect
+    /// returns), and waits for writability only when the send says so. Until
+    /// a send goes through, a failure or a timeout is the connect's.
+    connecting: bool,
 }
 
 enum Waited {
@@ -237,14 +246,22 @@ impl<'a> Conn<'a> {
     pub(crate) fn send_all(&mut self, mut bytes: &[u8]) -> Result<(), ProbeError> {
         while !bytes.is_empty() {
             match sys::send(self.sock.as_fd(), bytes) {
-                Ok(n) => bytes = &bytes[n..],
+                Ok(n) => {
+                    self.connecting = false;
+                    bytes = &bytes[n..];
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     match self.wait(sys::WANT_WRITE)? {
                         Waited::Ready => {}
+                        Waited::TimedOut if self.connecting => {
+                            return Err(Failure::Connect(TIMED_OUT).into())
+                        }
                         Waited::TimedOut => return Err(Failure::Wait(TIMED_OUT).into()),
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The socket's error, which send takes as getsockopt would.
+                Err(e) if self.connecting => return Err(connect_failure(errno(&e)).into()),
                 Err(e) => return Err(Failure::Send(errno(&e)).into()),
             }
         }
@@ -308,11 +325,17 @@ fn errno(e: &io::Error) -> i32 {
 /// closed. All fail: the failure of the last to end (its connect error, or
 /// ETIMEDOUT when the deadline passed with attempts in flight); a socket
 /// error only when no socket at all could be made.
+///
+/// A `client_first` dialogue (HTTP) gets its one address's socket while the
+/// connect is still in progress (`Conn::connecting`): its first send tells
+/// what a wait for writability and SO_ERROR would, a poll and a getsockopt
+/// fewer a probe; and the handshake's last ACK goes out with that send.
 fn connect<'a>(
     server: &Server,
     port: u16,
     deadline: Instant,
     requests: &'a mut dyn Requests,
+    client_first: bool,
 ) -> Result<Conn<'a>, ProbeError> {
     let addrs = match server {
         Server::Address(ip) => AddrList::one(SocketAddr::new(*ip, port)),
@@ -336,12 +359,21 @@ fn connect<'a>(
             }
             let addr = &addrs[next];
             next += 1;
-            match start_attempt(addr)? {
+            match start_attempt(addr, client_first)? {
                 Started::Connected(sock) => {
                     return Ok(Conn {
                         sock,
                         deadline,
                         requests,
+                        connecting: false,
+                    })
+                }
+                Started::InProgress(sock) if client_first && addrs.len() == 1 => {
+                    return Ok(Conn {
+                        sock,
+                        deadline,
+                        requests,
+                        connecting: true,
                     })
                 }
                 Started::InProgress(sock) => {
@@ -409,6 +441,7 @@ fn connect<'a>(
                         sock,
                         deadline,
                         requests,
+                        connecting: false,
                     });
                 }
                 Err(failure) => {
@@ -443,7 +476,7 @@ enum Started {
 
 /// Makes a socket for `addr` and starts connecting it. `Err`: a socket
 /// error that no other address can mend (EMFILE, ENOBUFS).
-fn start_attempt(addr: &SocketAddr) -> Result<Started, ProbeError> {
+fn start_attempt(addr: &SocketAddr, client_first: bool) -> Result<Started, ProbeError> {
     let sock = match sys::tcp_socket(addr) {
         Ok(s) => s,
         // This host has no such family (IPv6 disabled): try the next address.
@@ -457,6 +490,10 @@ fn start_attempt(addr: &SocketAddr) -> Result<Started, ProbeError> {
         }
         Err(e) => return Err(Failure::Socket(errno(&e)).into()),
     };
+    if client_first {
+        // Only a packet saved if it works: nothing to do if it does not.
+        let _ = sys::ack_with_first_data(sock.as_fd());
+    }
     Ok(match sys::connect_start(sock.as_fd(), addr) {
         Ok(true) => Started::Connected(sock),
         Ok(false) => Started::InProgress(sock),
@@ -474,11 +511,22 @@ fn completed(sock: BorrowedFd<'_>, ready: &sys::Ready) -> Result<Result<(), Fail
     }
     match sys::take_socket_error(sock) {
         Ok(0) => Ok(Ok(())),
+        Ok(err) => match connect_failure(err) {
+            reset @ Failure::Recv(_) => Err(reset.into()),
+            failure => Ok(Err(failure)),
+        },
+        Err(e) => Ok(Err(Failure::Connect(errno(&e)))),
+    }
+}
+
+/// The failure a socket error `err` is while its connect is not known to
+/// have completed: the connect's, but for a reset.
+fn connect_failure(err: i32) -> Failure {
+    match err {
         // A reset can only follow an established connection (a refused one
         // is ECONNREFUSED): the server accepted and reset before we looked,
         // as it would after our send.
-        Ok(err) if err == libc::ECONNRESET => Err(Failure::Recv(err).into()),
-        Ok(err) => Ok(Err(Failure::Connect(err))),
-        Err(e) => Ok(Err(Failure::Connect(errno(&e)))),
+        libc::ECONNRESET => Failure::Recv(err),
+        _ => Failure::Connect(err),
     }
 }
