@@ -667,6 +667,20 @@ mod tests {
         Verdict::Invalid(e)
     }
 
+    /// A chunked `wire` is invalid for `error`, decided at byte `at`.
+    fn assert_chunked_invalid_at(wire: &[u8], error: BodyError, at: usize) {
+        assert_eq!(
+            run(b"needle", Framing::Chunked, wire),
+            invalid(error),
+            "{wire:?}"
+        );
+        assert_eq!(
+            decided_at(b"needle", Framing::Chunked, wire),
+            Some(at),
+            "{wire:?}"
+        );
+    }
+
     #[test]
     fn found_in_a_content_length_body_at_its_last_byte() {
         let body = b"<html>status: all systems go</html>";
@@ -858,16 +872,7 @@ mod tests {
             (b"5\r\r\n", 3),
             (b"2\r\nab\r\nzz\r\n", 8),
         ] {
-            assert_eq!(
-                run(b"needle", Framing::Chunked, wire),
-                invalid(BodyError::ChunkSize),
-                "{wire:?}"
-            );
-            assert_eq!(
-                decided_at(b"needle", Framing::Chunked, wire),
-                Some(at),
-                "{wire:?}"
-            );
+            assert_chunked_invalid_at(wire, BodyError::ChunkSize, at);
         }
     }
 
@@ -924,16 +929,7 @@ mod tests {
             (b"5\r\nhello\r\r\n", 10),
             (b"5\r\nhello world\r\n0\r\n\r\n", 9),
         ] {
-            assert_eq!(
-                run(b"needle", Framing::Chunked, wire),
-                invalid(BodyError::ChunkEnd),
-                "{wire:?}"
-            );
-            assert_eq!(
-                decided_at(b"needle", Framing::Chunked, wire),
-                Some(at),
-                "{wire:?}"
-            );
+            assert_chunked_invalid_at(wire, BodyError::ChunkEnd, at);
         }
         // Found in the data decides before the missing CRLF shows.
         assert_eq!(

@@ -88,17 +88,4 @@ EOF
 		</dev/null >>"$dir/daemon.log" 2>&1
 }
 
-[ "$#" -ge 1 ] || usage
-case $1 in
-available)
-	[ "$#" -eq 1 ] || usage
-	verb_available
-	;;
-start)
-	[ "$#" -eq 3 ] || usage
-	verb_start "$2" "$3"
-	;;
-*)
-	shared_verb "$@"
-	;;
-esac
+run_verb "$@"

@@ -180,6 +180,23 @@ shared_verb() {
 	esac
 }
 
+# The command line of a server script, which defines usage, verb_available
+# and verb_start (START DIR PORT) and leaves the other verbs to this file.
+run_verb() {
+	[ "$#" -ge 1 ] || usage
+	case $1 in
+	available)
+		[ "$#" -eq 1 ] || usage
+		verb_available
+		;;
+	start)
+		[ "$#" -eq 3 ] || usage
+		verb_start "$2" "$3"
+		;;
+	*) shared_verb "$@" ;;
+	esac
+}
+
 # Checks START's port argument.
 check_port() {
 	case $1 in
