@@ -4,7 +4,9 @@
 //! leaves a file nobody holds, which the next start simply takes over.
 //!
 //! What a record says and how it is framed is `record`'s; here is where it
-//! lives and who holds it. Every name is opened relative to the directory's
+//! lives, who holds it, and how the holder rewrites it: through a shared
+//! mapping of the file, made whole again when someone cuts the file short
+//! (`Lease::write`). Every name is opened relative to the directory's
 //! descriptor,
 //! without following symlinks; an ID (letters, digits, `_`, `-`) can never
 //! name anything outside the directory.
