@@ -1176,6 +1176,25 @@ fn a_record_cut_short_under_the_monitor_is_written_again_and_the_monitor_goes_on
     monitor.expect_exit(0, QUICK);
 }
 
+#[test]
+fn a_sigbus_that_is_not_a_cut_record_still_kills_the_monitor() {
+    // The guard of the record's mapping takes only faults inside it; a
+    // SIGBUS sent with kill(2) does what it did without the guard.
+    use std::os::unix::process::ExitStatusExt;
+    let dir = TestDir::new("sigbus");
+    let server = http_status_server(200);
+    let mut monitor = start_monitor(Cmd::Http, &dir, "bus", LO, server.port(), FAST, &[]);
+    wait_probes(&monitor, &dir, "bus", 1, QUICK);
+    monitor.signal("BUS");
+    let status = monitor.wait_exit(QUICK);
+    assert_eq!(
+        status.and_then(|s| s.signal()),
+        Some(libc::SIGBUS),
+        "exit {status:?}; stderr:\n{}",
+        monitor.stderr_text()
+    );
+}
+
 // ---------------------------------------------------------------------------
 // The system log stalls, vanishes, restarts
 
