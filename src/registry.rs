@@ -488,14 +488,15 @@ impl Lease {
     /// sum and reads again, as with one write.
     ///
     /// A file cut short under the mapping (an administrator's `: > FILE`)
-    /// is made whole again here, at the latest one record later: cut to 0,
-    /// the copy faulted into the memory `sys::SharedMap` put in its place;
-    /// cut within the record, the copy went to a page the file no longer
-    /// covers, which only its size tells. So every record also asks the
-    /// file's size (one lseek, 0.2 us here, against the 5 to 12 us of the
-    /// pwrite it replaces; it never waits for the disk, the inode is in
-    /// memory while the file is open). A pwrite then writes the record
-    /// back at full size, and the file is mapped again. A file replaced or
+    /// is made whole again here, at the latest one record later. Cut to
+    /// 0, the copy faulted and went to the memory `sys::SharedMap` put in
+    /// the file's place (`is_lost`); cut within the record, the copy went
+    /// to the page but partly past the file's end, which only the file's
+    /// size tells. So every record also asks the file's size (one lseek,
+    /// 0.2 us here, against the 5 to 12 us of the pwrite it replaces; it
+    /// never waits for the disk, the inode is in memory while the file is
+    /// open). A pwrite then writes the record back at full size, and a
+    /// lost mapping is made again over the same addresses. A file replaced or
     /// removed under the monitor goes on being written, unseen, as with
     /// pwrite: the monitor never opens its path again.
     pub fn write(&mut self, body: &[u8]) -> io::Result<Written> {
