@@ -24,7 +24,7 @@ use crate::log::{epoch_now, Logger};
 use crate::probe::{ProbeError, Prober, Requests};
 use crate::protocol::Protocol;
 use crate::record::{self, key, State, BODY_MAX};
-use crate::registry::{self, AcquireError, Lease, StateDir};
+use crate::registry::{self, AcquireError, Lease, StateDir, Written};
 use crate::sys;
 
 /// What the signals read so far ask of the loop: go on, or stop.
@@ -138,6 +138,7 @@ pub fn run(proto: Protocol, cfg: &Config, log: &mut Logger) -> i32 {
         history: Box::new(History::new()),
         run: Run::new(),
         record_failing: false,
+        record_cut: false,
         poll_failing: false,
         body: Box::new(LineBuf::new()),
     };
@@ -184,6 +185,9 @@ struct Monitor<'a> {
     run: Run,
     /// The last record write failed (reported once until one succeeds).
     record_failing: bool,
+    /// The last record write found the file cut short (reported once
+    /// until one finds it whole).
+    record_cut: bool,
     /// The last wait between probes could not poll (reported once until
     /// one can again).
     poll_failing: bool,
@@ -433,7 +437,10 @@ impl<'a> Monitor<'a> {
     fn save(&mut self, log: &mut Logger) {
         self.format_record(log);
         match self.lease.write(self.body.as_bytes()) {
-            Ok(()) => self.record_failing = false,
+            Ok(written) => {
+                self.record_failing = false;
+                self.note_restored(written, log);
+            }
             Err(e) if !self.record_failing => {
                 self.record_failing = true;
                 let mut note = LineBuf::<512>::new();
@@ -445,6 +452,26 @@ impl<'a> Monitor<'a> {
                 log.note(Level::Warning, note.as_str());
             }
             Err(_) => {}
+        }
+    }
+
+    /// Says once that the record had been cut short under the monitor
+    /// (and was written again): once until a record is found whole again,
+    /// however many records in a row found it cut.
+    fn note_restored(&mut self, written: Written, log: &mut Logger) {
+        match written {
+            Written::InPlace => self.record_cut = false,
+            Written::Restored { .. } if self.record_cut => {}
+            Written::Restored { found } => {
+                self.record_cut = true;
+                let mut note = LineBuf::<512>::new();
+                let _ = write!(
+                    note,
+                    "the record {} was cut to {found} bytes by another process; written again in full, monitoring goes on",
+                    self.lease.path
+                );
+                log.note(Level::Warning, note.as_str());
+            }
         }
     }
 

@@ -1,12 +1,13 @@
 //! A monitor's record: the keys `--disp` shows, in its order, shared by
 //! the monitor that writes them and the verbs that read them, and the
-//! frame that keeps a reader from ever taking half of one write for a
+//! frame that keeps a reader from ever taking half of one rewrite for a
 //! record.
 //!
 //! On disk a record is exactly `RECORD_SIZE` bytes: the `key: value` lines,
-//! a checksum line, and newline padding. The monitor rewrites it in place
-//! with one `pwrite`, so the file never changes size, and a reader that
-//! catches a write half done sees a bad sum and reads again.
+//! a checksum line, and newline padding. The monitor rewrites it in place,
+//! one copy into a shared mapping of the file (`registry::Lease::write`),
+//! so the file never changes size, and a reader that catches a copy half
+//! done sees a bad sum and reads again.
 
 use std::fmt;
 

@@ -4,7 +4,9 @@
 //! leaves a file nobody holds, which the next start simply takes over.
 //!
 //! What a record says and how it is framed is `record`'s; here is where it
-//! lives and who holds it. Every name is opened relative to the directory's
+//! lives, who holds it, and how the holder rewrites it: through a shared
+//! mapping of the file, made whole again when someone cuts the file short
+//! (`Lease::write`). Every name is opened relative to the directory's
 //! descriptor,
 //! without following symlinks; an ID (letters, digits, `_`, `-`) can never
 //! name anything outside the directory.
@@ -234,6 +236,7 @@ impl StateDir {
                     record: Box::new([b'\n'; RECORD_SIZE]),
                     path: self.file_path(id),
                     fresh,
+                    store: Store::First,
                 }))
             }
             Ok(false) => Ok(None),
@@ -439,6 +442,33 @@ pub struct Lease {
     pub path: String,
     /// The file was empty when taken: this start created it.
     fresh: bool,
+    store: Store,
+}
+
+/// How a record gets into the file.
+enum Store {
+    /// Nothing written yet: the first record is one pwrite, which gives the
+    /// file its full size, and the file is mapped after it.
+    First,
+    /// Copied into the file's page cache through a shared mapping: about
+    /// 0.9 us of CPU a record, where a pwrite costs 5 to 12 (it updates
+    /// the file's mtime, and on ext4 starts a journal transaction, however
+    /// little it writes).
+    Mapped(sys::SharedMap),
+    /// One pwrite a record, as before the mapping: the file system could
+    /// not map the file (or a mapping could not be made again after the
+    /// file was cut short), and a pwrite works wherever a write does.
+    Pwrite,
+}
+
+/// What a record write found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    /// The record was written where the last one was.
+    InPlace,
+    /// Someone had cut the file short (to `found` bytes, as seen after the
+    /// store): the record was written again in full.
+    Restored { found: u64 },
 }
 
 impl Lease {
@@ -452,12 +482,52 @@ impl Lease {
         }
     }
 
-    /// Replaces the record with `body` (`key: value` lines). One pwrite of
-    /// the whole fixed-size record, framed in the lease's own buffer:
-    /// nothing is allocated.
-    pub fn write(&mut self, body: &[u8]) -> io::Result<()> {
+    /// Replaces the record with `body` (`key: value` lines), framed in the
+    /// lease's own buffer (nothing is allocated) and copied whole into the
+    /// mapped file: a reader that catches the copy half done sees a bad
+    /// sum and reads again, as with one write.
+    ///
+    /// A file cut short under the mapping (an administrator's `: > FILE`)
+    /// is made whole again here, at the latest one record later. Cut to
+    /// 0, the copy faulted and went to the memory `sys::SharedMap` put in
+    /// the file's place (`is_lost`); cut within the record, the copy went
+    /// to the page but partly past the file's end, which only the file's
+    /// size tells. So every record also asks the file's size (one lseek,
+    /// 0.2 us here, against the 5 to 12 us of the pwrite it replaces; it
+    /// never waits for the disk, the inode is in memory while the file is
+    /// open). A pwrite then writes the record back at full size, and a
+    /// lost mapping is made again over the same addresses. A file replaced or
+    /// removed under the monitor goes on being written, unseen, as with
+    /// pwrite: the monitor never opens its path again.
+    pub fn write(&mut self, body: &[u8]) -> io::Result<Written> {
         record::encode(body, &mut self.record);
-        self.file.write_all_at(&self.record[..], 0)
+        let map = match &mut self.store {
+            Store::Mapped(map) => map,
+            Store::First | Store::Pwrite => {
+                self.file.write_all_at(&self.record[..], 0)?;
+                if let Store::First = self.store {
+                    self.store = match sys::SharedMap::new(&self.file, RECORD_SIZE) {
+                        Ok(map) => Store::Mapped(map),
+                        Err(_) => Store::Pwrite,
+                    };
+                }
+                return Ok(Written::InPlace);
+            }
+        };
+        map.write(&self.record[..]);
+        let lost = map.is_lost();
+        // A regular file's size cannot fail to be read; if it ever did,
+        // nothing would tell a cut file, so take it as whole.
+        let found = sys::file_len(&self.file).unwrap_or(RECORD_SIZE as u64);
+        if !lost && found >= RECORD_SIZE as u64 {
+            return Ok(Written::InPlace);
+        }
+        // Tried again at the next record while it fails (a full disk).
+        self.file.write_all_at(&self.record[..], 0)?;
+        if lost && map.remap(&self.file).is_err() {
+            self.store = Store::Pwrite;
+        }
+        Ok(Written::Restored { found })
     }
 }
 
@@ -523,5 +593,69 @@ mod tests {
         assert_eq!(parse_start_time(b"garbage"), None);
         let own = process_start(std::process::id());
         assert!(own.is_some(), "this test's own /proc/self/stat");
+    }
+
+    /// The only test here that maps a record: a process has one mapping.
+    #[test]
+    fn a_record_cut_short_under_its_mapping_is_written_again_in_full() {
+        let dir = std::env::temp_dir().join(format!("ismon-lease-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a scratch directory");
+        let path = dir.join("cut");
+        let open = || {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .expect("the scratch record")
+        };
+        let mut lease = Lease {
+            file: open(),
+            record: Box::new([b'\n'; RECORD_SIZE]),
+            path: path.display().to_string(),
+            fresh: true,
+            store: Store::First,
+        };
+        let on_disk = |probes: u32| {
+            let reader = std::fs::File::open(&path).expect("open the record to read");
+            let len = reader.metadata().expect("fstat").len();
+            let fields = read_record(&reader).expect("read the record");
+            let want = vec![("probes".to_string(), probes.to_string())];
+            assert_eq!(
+                (len, fields),
+                (RECORD_SIZE as u64, Some(want)),
+                "size and fields after record {probes}"
+            );
+        };
+        let body = |probes: u32| format!("probes: {probes}\n");
+        assert_eq!(lease.write(body(1).as_bytes()).ok(), Some(Written::InPlace));
+        assert!(
+            matches!(lease.store, Store::Mapped(_)),
+            "{} could not be mapped",
+            path.display()
+        );
+        on_disk(1);
+        let mut probes = 1;
+        for cut in [0, 1, 100, RECORD_SIZE as u64 - 1, 0] {
+            open().set_len(cut).expect("cut the record short");
+            probes += 1;
+            assert_eq!(
+                lease.write(body(probes).as_bytes()).ok(),
+                Some(Written::Restored { found: cut }),
+                "the record after a cut to {cut} bytes"
+            );
+            on_disk(probes);
+            assert!(matches!(lease.store, Store::Mapped(_)), "mapped again");
+            probes += 1;
+            assert_eq!(
+                lease.write(body(probes).as_bytes()).ok(),
+                Some(Written::InPlace),
+                "the record after the one that restored it"
+            );
+            on_disk(probes);
+        }
+        drop(lease);
+        std::fs::remove_dir_all(&dir).expect("remove the scratch directory");
     }
 }

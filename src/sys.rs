@@ -9,7 +9,8 @@
 //! monitor's signalfd. The rest is what std lacks altogether: signalfd,
 //! timerfd,
 //! getaddrinfo with its own error code, `*at` calls relative to a directory
-//! descriptor, flock, kill, geteuid and localtime_r.
+//! descriptor, flock, kill, geteuid, localtime_r, and a shared mapping of
+//! a file with the SIGBUS handler that lets it be truncated under us.
 
 use std::ffi::CStr;
 use std::fs::File;
@@ -17,6 +18,7 @@ use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::unix::io::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{compiler_fence, AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Turns a `-1` return into the thread's errno.
@@ -627,6 +629,211 @@ pub fn dev_major_minor(dev: u64) -> (u64, u64) {
     (major, minor)
 }
 
+// -------------------------------------------------------- shared mapping
+
+// The one `SharedMap` of the process, as the SIGBUS handler sees it: its
+// first byte and its length in whole pages (0: none), and whether the
+// handler has put anonymous memory over it since the owner last asked.
+static MAP_START: AtomicUsize = AtomicUsize::new(0);
+static MAP_SPAN: AtomicUsize = AtomicUsize::new(0);
+static MAP_LOST: AtomicBool = AtomicBool::new(false);
+/// A `SharedMap` is alive: the handler knows one range, so there is one.
+static MAP_TAKEN: AtomicBool = AtomicBool::new(false);
+static SIGBUS_HANDLED: AtomicBool = AtomicBool::new(false);
+
+/// The first `len` bytes of a file mapped shared and writable, so that
+/// storing into them is writing the file's page cache, without a system
+/// call: what a reader's `read` sees at once.
+///
+/// Anyone who may write the file may also cut it short under the mapping
+/// (`: > FILE`, `truncate -s 0`), and a store into a page the file no
+/// longer has raises SIGBUS, which would kill the process. So the first
+/// `SharedMap` installs a handler that, for a fault inside this mapping
+/// only, puts anonymous memory over it and returns: the store lands there,
+/// lost, and `is_lost` says so until `remap` maps the file again. Any other
+/// SIGBUS does what it did without the handler: it kills the process.
+///
+/// One at a time in a process (a second is refused with EBUSY).
+pub struct SharedMap {
+    addr: *mut u8,
+    len: usize,
+    span: usize,
+    lost: bool,
+}
+
+impl SharedMap {
+    /// Maps the first `len` bytes of `file` (open for reading and writing).
+    pub fn new(file: &File, len: usize) -> io::Result<SharedMap> {
+        if len == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        if MAP_TAKEN
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+        }
+        let span = page_span(len);
+        let mapped = install_sigbus_handler().and_then(|()| map_shared(file, None, span));
+        match mapped {
+            Ok(addr) => {
+                MAP_LOST.store(false, Ordering::SeqCst);
+                // The span first: the handler takes a start with no span
+                // for an empty range, never the other way round.
+                MAP_SPAN.store(span, Ordering::SeqCst);
+                MAP_START.store(addr as usize, Ordering::SeqCst);
+                Ok(SharedMap {
+                    addr,
+                    len,
+                    span,
+                    lost: false,
+                })
+            }
+            Err(e) => {
+                MAP_TAKEN.store(false, Ordering::SeqCst);
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies `bytes` (at most the mapping's length) to its start.
+    pub fn write(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.len);
+        // SAFETY: `addr` is the start of `span >= len >= n` bytes mapped
+        // writable by us (the file, or the handler's anonymous memory), and
+        // `bytes` is another object. A store the file cannot take faults;
+        // the handler makes the range writable memory and the store is
+        // made again there.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.addr, n) };
+        // The copy is done before the handler's flag is looked at.
+        compiler_fence(Ordering::SeqCst);
+    }
+
+    /// Whether a store since the last `remap` went to anonymous memory
+    /// because the file had been cut short: the file lacks what was
+    /// written and no longer backs the mapping.
+    pub fn is_lost(&mut self) -> bool {
+        if MAP_LOST.swap(false, Ordering::SeqCst) {
+            self.lost = true;
+        }
+        self.lost
+    }
+
+    /// Maps the file again over the same addresses (after it was made
+    /// long enough again). On failure the range may be left unmapped
+    /// (Linux unmaps before it maps): the caller must drop this mapping
+    /// and write the file another way.
+    pub fn remap(&mut self, file: &File) -> io::Result<()> {
+        map_shared(file, Some(self.addr), self.span)?;
+        MAP_LOST.store(false, Ordering::SeqCst);
+        self.lost = false;
+        Ok(())
+    }
+}
+
+impl Drop for SharedMap {
+    fn drop(&mut self) {
+        MAP_START.store(0, Ordering::SeqCst);
+        MAP_SPAN.store(0, Ordering::SeqCst);
+        // SAFETY: our own mapping of `span` bytes at `addr`; nothing refers
+        // to it after this.
+        unsafe { libc::munmap(self.addr as *mut libc::c_void, self.span) };
+        MAP_TAKEN.store(false, Ordering::SeqCst);
+    }
+}
+
+/// `len` rounded up to whole pages.
+fn page_span(len: usize) -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let page = usize::try_from(page)
+        .ok()
+        .filter(|&p| p > 0)
+        .unwrap_or(4096);
+    (len + page - 1) / page * page
+}
+
+/// mmap of the first `span` bytes of `file`, shared and writable; at
+/// `at` in place of what is there (MAP_FIXED), or where the kernel likes.
+fn map_shared(file: &File, at: Option<*mut u8>, span: usize) -> io::Result<*mut u8> {
+    let (addr, flags) = match at {
+        Some(addr) => (
+            addr as *mut libc::c_void,
+            libc::MAP_SHARED | libc::MAP_FIXED,
+        ),
+        None => (std::ptr::null_mut(), libc::MAP_SHARED),
+    };
+    let prot = libc::PROT_READ | libc::PROT_WRITE;
+    // SAFETY: mapping a descriptor we hold; with MAP_FIXED, `addr` is our
+    // own mapping of `span` bytes, which nothing else refers to.
+    let p = unsafe { libc::mmap(addr, span, prot, flags, file.as_raw_fd(), 0) };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(p as *mut u8)
+}
+
+fn install_sigbus_handler() -> io::Result<()> {
+    if SIGBUS_HANDLED.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    // SAFETY: sigaction is plain data; every field used is set below.
+    let mut action: libc::sigaction = unsafe { mem::zeroed() };
+    let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = on_sigbus;
+    action.sa_sigaction = handler as libc::sighandler_t;
+    action.sa_flags = libc::SA_SIGINFO;
+    // SAFETY: `action.sa_mask` is a valid sigset_t we own.
+    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    // SAFETY: `action` is initialised; a null old-action pointer is allowed.
+    cvt(unsafe { libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()) })?;
+    SIGBUS_HANDLED.store(true, Ordering::SeqCst);
+    Ok(())
+}
+
+/// SIGBUS. Only async-signal-safe calls: mmap, sigaction, raise.
+extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t.
+    let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+    let start = MAP_START.load(Ordering::SeqCst);
+    let span = MAP_SPAN.load(Ordering::SeqCst);
+    // A positive code: a fault the kernel raised, not a kill(2).
+    if code > 0 && start != 0 && addr >= start && addr - start < span {
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED;
+        // SAFETY: replaces our own mapping, which only the interrupted
+        // store was using, with fresh memory of the same size.
+        let p = unsafe { libc::mmap(start as *mut libc::c_void, span, prot, flags, -1, 0) };
+        if p != libc::MAP_FAILED {
+            MAP_LOST.store(true, Ordering::SeqCst);
+            return;
+        }
+    }
+    // Not ours (or no memory to put there): as if there were no handler.
+    // A fault is raised again when the instruction is, a kill(2) is not.
+    // SAFETY: sigaction is plain data; zeroed, it is SIG_DFL, no flags.
+    let mut default: libc::sigaction = unsafe { mem::zeroed() };
+    default.sa_sigaction = libc::SIG_DFL;
+    // SAFETY: `default` is initialised; a null old-action pointer is allowed.
+    unsafe { libc::sigaction(libc::SIGBUS, &default, std::ptr::null_mut()) };
+    if code <= 0 {
+        // SAFETY: raise has no memory-safety preconditions.
+        unsafe { libc::raise(libc::SIGBUS) };
+    }
+}
+
+/// The size of `file` now: `lseek(fd, 0, SEEK_END)`, the cheapest way to
+/// read it (one system call, no `stat` to fill), which also moves the
+/// descriptor's offset; callers write with offsets of their own.
+pub fn file_len(file: &File) -> io::Result<u64> {
+    // SAFETY: lseek has no memory-safety preconditions.
+    let end = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_END) };
+    if end < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    end.try_into()
+        .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))
+}
+
 // ------------------------------------------------------------------ time
 
 /// Local broken-down time of `secs` since the epoch, as localtime_r gives it:
@@ -652,4 +859,17 @@ pub fn local_time(secs: i64) -> Option<(i32, u32, u32, u32, u32, u32, i64)> {
         tm.tm_sec as u32,
         tm.tm_gmtoff as i64,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fault raised while its signal is blocked kills the process
+    /// whatever the handler: the guard of `SharedMap` needs SIGBUS
+    /// unblocked, so the signalfd must never take it.
+    #[test]
+    fn sigbus_is_never_one_of_the_signals_the_signalfd_takes() {
+        assert!(!SIGNALS.contains(&libc::SIGBUS), "{SIGNALS:?}");
+    }
 }

@@ -2,8 +2,9 @@
 //! with `kill -9` and restarted, many starts of one ID racing, a stop while
 //! a probe waits, the monitor itself stopped and continued, a state
 //! directory that is a symlink, read-only, full, or holds a corrupt or
-//! foreign record, identifiers that try to leave the state directory, and a
-//! system log daemon that stalls, vanishes or restarts.
+//! foreign record, identifiers that try to leave the state directory, a
+//! record cut short under a running monitor, and a system log daemon that
+//! stalls, vanishes or restarts.
 //!
 //! What needs a file system or a `/dev/log` of its own runs in a mount
 //! namespace of its own (`unshare -m`); the host's mounts and log are never
@@ -999,6 +1000,199 @@ fn an_id_that_names_a_path_is_refused_and_touches_nothing() {
     );
     assert_eq!(fs::read("/etc/passwd").ok(), passwd, "/etc/passwd changed");
     assert_eq!(entry(Path::new("/etc/passwd")), passwd_meta);
+}
+
+// ---------------------------------------------------------------------------
+// The record cut short under the monitor
+
+/// The seed of a randomized schedule: `ISMON_SEED`, or the clock's.
+fn seed() -> u64 {
+    std::env::var("ISMON_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        })
+}
+
+/// Cuts `record` to `len` bytes as an administrator would: `: > FILE` (an
+/// open with O_TRUNC) or `truncate -s LEN FILE` (ftruncate).
+fn cut(record: &Path, len: u64, shell_style: bool) {
+    if len == 0 && shell_style {
+        fs::File::create(record).expect(": > the record");
+    } else {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(record)
+            .and_then(|f| f.set_len(len))
+            .expect("truncate the record");
+    }
+}
+
+/// Waits until `--disp` shows `monitor`'s record whole again with more
+/// than `probes` probes and the file is at its full size. Fails at once,
+/// with the monitor's stderr, if the monitor ends first.
+fn wait_restored(
+    monitor: &mut Monitor,
+    dir: &TestDir,
+    id: &str,
+    probes: u64,
+    limit: Duration,
+    what: &str,
+) -> Disp {
+    let record = dir.state().join(id);
+    let mut last = None;
+    let restored = wait_until(limit, || {
+        if !monitor.is_running() {
+            return true;
+        }
+        let shown = disp(monitor.cmd, dir, id);
+        let ok = shown.is_live()
+            && shown.num("probes").map_or(false, |n| n > probes)
+            && fs::metadata(&record).map_or(false, |m| m.len() == 4096);
+        last = Some(shown);
+        ok
+    });
+    monitor.assert_running(what);
+    let last = last.expect("polled at least once while running");
+    assert!(
+        restored,
+        "{what}: no whole record with more than {probes} probes within {limit:?} \
+         (file {:?} bytes); last --disp (exit {:?}):\n{}{}\nstderr:\n{}",
+        fs::metadata(&record).map(|m| m.len()).ok(),
+        last.code,
+        last.stdout,
+        last.stderr,
+        monitor.stderr_text()
+    );
+    last
+}
+
+#[test]
+fn a_record_cut_short_under_the_monitor_is_written_again_and_the_monitor_goes_on() {
+    // The record is a shared mapping of the file: a store into a page the
+    // file has lost raises SIGBUS, which unhandled would kill a monitor of
+    // a healthy server, a false failover.
+    const CUTS_TO_ZERO: usize = 30;
+    let seed = seed();
+    eprintln!("seed {seed} (ISMON_SEED={seed} repeats this schedule)");
+    let mut rng = Rng::new(seed);
+    let dir = TestDir::new("cutrecord");
+    let server = http_status_server(200);
+    let mut monitor = start_monitor(Cmd::Http, &dir, "cut", LO, server.port(), FAST, &[]);
+    let mut shown = wait_probes(&monitor, &dir, "cut", 1, QUICK);
+    let record = dir.state().join("cut");
+    // The next record after the cut makes it whole: one interval, and one
+    // more for a cut that lands just after that record's size was looked at.
+    let bound = secs(2 * FAST.interval) + MARGIN;
+    let lengths = std::iter::repeat(0)
+        .take(CUTS_TO_ZERO)
+        .chain([1, 100, 4095]);
+    let mut cuts = 0;
+    for len in lengths {
+        // Not a wait for something to happen: a random moment of the
+        // interval for the fault itself.
+        thread::sleep(rng.millis(0, 999));
+        let probes = shown.num("probes").expect("a whole record counts probes");
+        let shell_style = rng.below(2) == 0;
+        cut(&record, len, shell_style);
+        cuts += 1;
+        let what = format!("seed {seed}: cut {cuts}, to {len} bytes (after probe {probes})");
+        shown = wait_restored(&mut monitor, &dir, "cut", probes, bound, &what);
+        assert_eq!(
+            shown.get("last_result"),
+            Some("ok"),
+            "{what}: {}",
+            shown.stdout
+        );
+    }
+    let said = format!("the record {} was cut to ", record.display());
+    let notes = |monitor: &Monitor| -> Vec<String> {
+        monitor
+            .stderr_lines()
+            .iter()
+            .map(|l| l.text())
+            .filter(|t| t.contains(&said))
+            .collect()
+    };
+    // Cuts that follow each other record by record are one episode, said
+    // once; so there are no more lines than cuts, and at least one.
+    let lines = notes(&monitor);
+    assert!(
+        !lines.is_empty() && lines.len() <= cuts,
+        "seed {seed}: {} lines for {cuts} cuts; stderr:\n{}",
+        lines.len(),
+        monitor.stderr_text()
+    );
+    for line in &lines {
+        assert!(
+            line.ends_with("bytes by another process; written again in full, monitoring goes on"),
+            "{line}"
+        );
+    }
+
+    // One cut after a record found the file whole: exactly one line, and
+    // none in the records after.
+    let probes = shown.num("probes").expect("a whole record counts probes");
+    shown = wait_probes(
+        &monitor,
+        &dir,
+        "cut",
+        probes + 1,
+        secs(FAST.interval) + MARGIN,
+    );
+    let probes = shown.num("probes").expect("a whole record counts probes");
+    let before = notes(&monitor).len();
+    cut(&record, 0, true);
+    let what = format!("seed {seed}: a last cut to 0 bytes");
+    shown = wait_restored(&mut monitor, &dir, "cut", probes, bound, &what);
+    let probes = shown.num("probes").expect("a whole record counts probes");
+    wait_probes(
+        &monitor,
+        &dir,
+        "cut",
+        probes + 3,
+        secs(3 * FAST.interval) + MARGIN,
+    );
+    assert_eq!(
+        notes(&monitor).len(),
+        before + 1,
+        "seed {seed}: one cut, one line; stderr:\n{}",
+        monitor.stderr_text()
+    );
+    assert!(
+        notes(&monitor)[before].contains(&format!("{said}0 bytes")),
+        "{}",
+        monitor.stderr_text()
+    );
+    assert!(
+        monitor.event_lines(6).is_empty(),
+        "no probe failed; stderr:\n{}",
+        monitor.stderr_text()
+    );
+    run_expect(Cmd::Http, &dir, &["cut", "--stop"], 0);
+    monitor.expect_exit(0, QUICK);
+}
+
+#[test]
+fn a_sigbus_that_is_not_a_cut_record_still_kills_the_monitor() {
+    // The guard of the record's mapping takes only faults inside it; a
+    // SIGBUS sent with kill(2) does what it did without the guard.
+    use std::os::unix::process::ExitStatusExt;
+    let dir = TestDir::new("sigbus");
+    let server = http_status_server(200);
+    let mut monitor = start_monitor(Cmd::Http, &dir, "bus", LO, server.port(), FAST, &[]);
+    wait_probes(&monitor, &dir, "bus", 1, QUICK);
+    monitor.signal("BUS");
+    let status = monitor.wait_exit(QUICK);
+    assert_eq!(
+        status.and_then(|s| s.signal()),
+        Some(libc::SIGBUS),
+        "exit {status:?}; stderr:\n{}",
+        monitor.stderr_text()
+    );
 }
 
 // ---------------------------------------------------------------------------

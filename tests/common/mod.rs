@@ -24,6 +24,7 @@
 //! - `dev_log`: a command in a mount namespace of its own
 //!   (`in_private_mount_namespace`), a monitor with a private /dev/log there
 //! - `skip`: a test that cannot run here says so
+//! - `rng`: a seeded random source (`Rng`) for reproducible schedules
 
 // Each test binary includes this module and uses a different subset of it.
 #![allow(dead_code)]
@@ -35,6 +36,7 @@ mod dir;
 mod log;
 mod monitor;
 mod ports;
+mod rng;
 mod run;
 mod server;
 mod skip;
@@ -44,6 +46,6 @@ mod timing;
 // none of its tests names is not a fault (dead_code above does not cover it).
 #[allow(unused_imports)]
 pub use {
-    canned::*, commands::*, dev_log::*, dir::*, log::*, monitor::*, ports::*, run::*, server::*,
-    skip::*, timing::*,
+    canned::*, commands::*, dev_log::*, dir::*, log::*, monitor::*, ports::*, rng::*, run::*,
+    server::*, skip::*, timing::*,
 };
