@@ -850,3 +850,57 @@ fn contains_fails_when_the_string_is_missing_late_or_the_body_is_broken() {
         );
     }
 }
+
+/// Whether /proc/net/tcp lists a socket in SYN_SENT (state 02) to
+/// 127.0.0.1:`port`.
+fn syn_sent_to(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let remote = format!("0100007F:{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        f.len() > 3 && f[2] == remote && f[3] == "02"
+    })
+}
+
+/// The request goes out as connect returns, before the connection is known
+/// to be made. A refusal that comes after that (here: the SYN dropped by a
+/// full accept queue, the listener closed, the SYN sent again about a
+/// second later and refused) is still the connect's failure, as when the
+/// probe waited for the connect first: `connect error[111]`, before the
+/// deadline, and no send error.
+#[test]
+fn a_refusal_that_comes_after_connect_returned_is_the_connects_failure() {
+    let test = "late_refusal";
+    let cmd = Cmd::Http;
+    let dir = TestDir::new(test);
+    let backlog = match FullBacklog::at("127.0.0.1:0".parse().expect("an address")) {
+        Ok(b) => b,
+        Err(reason) => return skip(test, &reason),
+    };
+    let timing = Timing::new(10, 1, 5);
+    let monitor = start_monitor(cmd, &dir, test, "127.0.0.1", backlog.port(), timing, &[]);
+    let mut waiting = false;
+    wait_until(secs(timing.timeout) - MARGIN, || {
+        waiting = syn_sent_to(backlog.port());
+        waiting
+    });
+    assert!(waiting, "{test}: the probe's SYN never waited in SYN_SENT");
+    let closed = monitor.spawned_at.elapsed();
+    drop(backlog);
+    let body = event_body(cmd, 72, test, "111");
+    let at = monitor.wait_body(&body, secs(timing.timeout) + MARGIN);
+    assert!(
+        at > closed && at < secs(timing.timeout),
+        "{test}: refused {at:?} after the spawn; the listener closed at {closed:?}, \
+         the deadline is {}s",
+        timing.timeout
+    );
+    let failures = monitor.event_lines(72);
+    assert!(
+        failures
+            .iter()
+            .all(|l| parse_log_line(&l.text()).map_or(false, |p| p.body == body)),
+        "{test}: failures other than `{body}`:\n{}",
+        monitor.stderr_text()
+    );
+}
