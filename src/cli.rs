@@ -423,8 +423,15 @@ pub fn usage(proto: Protocol) -> String {
             Role::Help | Role::Version => own.push(opt.flag()),
         }
         if !opt.hint.is_empty() {
+            // The help in a column of its own; a name too long for it
+            // gets a line of its own, the help below it in the column.
+            const COLUMN: usize = 13;
             let named = format!("{} {}", opt.flag(), opt.hint);
-            lines.push_str(&format!("{named:<13}{}", opt.help));
+            if named.len() + 2 > COLUMN {
+                lines.push_str(&format!("{named}\n{:COLUMN$}{}", "", opt.help));
+            } else {
+                lines.push_str(&format!("{named:<COLUMN$}{}", opt.help));
+            }
             if let (Some((min, max, _)), Some(default)) = (opt.range, opt.default_text(proto)) {
                 lines.push_str(&format!(", {min} to {max} (default {default}{})", opt.note));
             }
@@ -1017,6 +1024,26 @@ mod tests {
         let smtp = usage(Protocol::Smtp);
         assert!(!smtp.contains("[-v") && !smtp.contains("-h URI"), "{smtp}");
         assert!(smtp.contains("(default 25)"), "{smtp}");
+    }
+
+    #[test]
+    fn usage_never_runs_an_options_name_into_its_help() {
+        for proto in [Protocol::Http, Protocol::Smtp] {
+            let text = usage(proto);
+            for opt in offered(proto).filter(|o| !o.hint.is_empty()) {
+                let named = format!("{} {}", opt.flag(), opt.hint);
+                let line = text
+                    .lines()
+                    .find(|l| l.starts_with(&named))
+                    .unwrap_or_else(|| panic!("no line for {named}:\n{text}"));
+                assert!(
+                    line == named || line[named.len()..].starts_with("  "),
+                    "{line:?}"
+                );
+            }
+        }
+        assert!(usage(Protocol::Http)
+            .contains("--retry-interval SEC\n             seconds from a failed probe's start"));
     }
 
     #[test]
