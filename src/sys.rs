@@ -633,7 +633,8 @@ pub fn dev_major_minor(dev: u64) -> (u64, u64) {
 
 // The one `SharedMap` of the process, as the SIGBUS handler sees it: its
 // first byte and its length in whole pages (0: none), and whether the
-// handler has put anonymous memory over it since the owner last asked.
+// handler has put anonymous memory over it (until the owner maps the file
+// again).
 static MAP_START: AtomicUsize = AtomicUsize::new(0);
 static MAP_SPAN: AtomicUsize = AtomicUsize::new(0);
 static MAP_LOST: AtomicBool = AtomicBool::new(false);
@@ -658,7 +659,6 @@ pub struct SharedMap {
     addr: *mut u8,
     len: usize,
     span: usize,
-    lost: bool,
 }
 
 impl SharedMap {
@@ -682,12 +682,7 @@ impl SharedMap {
                 // for an empty range, never the other way round.
                 MAP_SPAN.store(span, Ordering::SeqCst);
                 MAP_START.store(addr as usize, Ordering::SeqCst);
-                Ok(SharedMap {
-                    addr,
-                    len,
-                    span,
-                    lost: false,
-                })
+                Ok(SharedMap { addr, len, span })
             }
             Err(e) => {
                 MAP_TAKEN.store(false, Ordering::SeqCst);
@@ -712,11 +707,8 @@ impl SharedMap {
     /// Whether a store since the last `remap` went to anonymous memory
     /// because the file had been cut short: the file lacks what was
     /// written and no longer backs the mapping.
-    pub fn is_lost(&mut self) -> bool {
-        if MAP_LOST.swap(false, Ordering::SeqCst) {
-            self.lost = true;
-        }
-        self.lost
+    pub fn is_lost(&self) -> bool {
+        MAP_LOST.load(Ordering::SeqCst)
     }
 
     /// Maps the file again over the same addresses (after it was made
@@ -726,7 +718,6 @@ impl SharedMap {
     pub fn remap(&mut self, file: &File) -> io::Result<()> {
         map_shared(file, Some(self.addr), self.span)?;
         MAP_LOST.store(false, Ordering::SeqCst);
-        self.lost = false;
         Ok(())
     }
 }
