@@ -629,12 +629,7 @@ fn parse_monitor(given: &Given, id: Id) -> Result<Config, UsageError> {
             let version = match given.value("v").as_deref() {
                 None | Some("1.1") => HttpVersion::V1_1,
                 Some("1.0") => HttpVersion::V1_0,
-                Some(other) => {
-                    return err(format!(
-                        "-v: \"{}\" is not valid (valid: 1.0 or 1.1)",
-                        crate::escape::escape(other.as_bytes())
-                    ))
-                }
+                Some(other) => return Err(not_valid(&id, "-v", other, "valid: 1.0 or 1.1")),
             };
             let uri = match given.value("h") {
                 Some(u) => check_uri(&id, u)?,
@@ -727,21 +722,50 @@ fn number(
 /// An ID names a file in the state directory: letters, digits, `_`, `-`.
 pub fn check_id(id: &str) -> Result<Id, UsageError> {
     Id::new(id).ok_or_else(|| {
-        UsageError::new(
+        invalid(
             Some(id),
-            format!("ID: \"{}\" is not valid (letters, digits, _ and -, not starting with -; 1 to 255 bytes)", crate::escape::escape(id.as_bytes())),
+            "ID",
+            id,
+            "letters, digits, _ and -, not starting with -; 1 to 255 bytes",
         )
     })
 }
 
+/// `NAME: "VALUE" is not valid (RULE)`, the value escaped: what every
+/// check of a text says of one it refuses.
+fn invalid(id: Option<&str>, name: &str, value: &str, rule: &str) -> UsageError {
+    UsageError::new(
+        id,
+        format!(
+            "{name}: \"{}\" is not valid ({rule})",
+            crate::escape::escape(value.as_bytes())
+        ),
+    )
+}
+
+/// `invalid` for a monitor's option.
+fn not_valid(id: &Id, name: &str, value: &str, rule: &str) -> UsageError {
+    invalid(Some(id.as_str()), name, value, rule)
+}
+
+/// A host name's characters: letters, digits, `.`, `-`, `_` and those of
+/// `more`, not starting with `-` or `.`.
+fn host_name_of(name: &str, more: &[u8]) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && !name.starts_with('.')
+        && name.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_' || more.contains(&b)
+        })
+}
+
 fn check_server(id: &Id, s: &str) -> Result<(String, Server), UsageError> {
     let bad = || {
-        UsageError::new(
-            Some(id.as_str()),
-            format!(
-                "-s: \"{}\" is not valid (an IPv4 or IPv6 address or a host name of letters, digits, . - _; 1 to 255 bytes)",
-                crate::escape::escape(s.as_bytes())
-            ),
+        not_valid(
+            id,
+            "-s",
+            s,
+            "an IPv4 or IPv6 address or a host name of letters, digits, . - _; 1 to 255 bytes",
         )
     };
     if s.is_empty() || s.len() > MAX_TEXT {
@@ -757,10 +781,7 @@ fn check_server(id: &Id, s: &str) -> Result<(String, Server), UsageError> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok((s.to_owned(), Server::Address(ip)));
     }
-    let name_ok = s.bytes().all(|b| {
-        b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_' || b == b':' || b == b'%'
-    });
-    if !name_ok || s.starts_with('-') || s.starts_with('.') {
+    if !host_name_of(s, b":%") {
         return Err(bad());
     }
     // A ':' is only meaningful in an IPv6 literal, possibly with a zone
@@ -774,12 +795,11 @@ fn check_server(id: &Id, s: &str) -> Result<(String, Server), UsageError> {
 
 fn check_uri(id: &Id, u: String) -> Result<String, UsageError> {
     if !u.starts_with('/') || u.len() > MAX_TEXT || u.bytes().any(|b| b <= 0x20 || b == 0x7f) {
-        return Err(UsageError::new(
-            Some(id.as_str()),
-            format!(
-                "-h: \"{}\" is not valid (starts with /, 1 to 255 bytes, no space or control character)",
-                crate::escape::escape(u.as_bytes())
-            ),
+        return Err(not_valid(
+            id,
+            "-h",
+            &u,
+            "starts with /, 1 to 255 bytes, no space or control character",
         ));
     }
     Ok(u)
@@ -790,11 +810,12 @@ fn check_expect(id: &Id, list: &str) -> Result<Vec<(u16, u16)>, UsageError> {
     /// Enough for any sensible list; more is a mistake.
     const MOST: usize = 32;
     let bad = || {
-        UsageError::new(
-            Some(id.as_str()),
-            format!(
-                "--expect: \"{}\" is not valid (status codes 100 to 599 and ranges such as 200-299, comma-separated, at most {MOST})",
-                crate::escape::escape(list.as_bytes())
+        not_valid(
+            id,
+            "--expect",
+            list,
+            &format!(
+                "status codes 100 to 599 and ranges such as 200-299, comma-separated, at most {MOST}"
             ),
         )
     };
@@ -825,12 +846,11 @@ fn check_expect(id: &Id, list: &str) -> Result<Vec<(u16, u16)>, UsageError> {
 /// an optional `:port`; it goes into a request header, so nothing else.
 fn check_host(id: &Id, host: String) -> Result<String, UsageError> {
     let bad = || {
-        UsageError::new(
-            Some(id.as_str()),
-            format!(
-                "--host: \"{}\" is not valid (a host name, an IPv4 address or [IPv6 address], optional :port; 1 to 255 bytes)",
-                crate::escape::escape(host.as_bytes())
-            ),
+        not_valid(
+            id,
+            "--host",
+            &host,
+            "a host name, an IPv4 address or [IPv6 address], optional :port; 1 to 255 bytes",
         )
     };
     if host.is_empty() || host.len() > MAX_TEXT {
@@ -850,13 +870,7 @@ fn check_host(id: &Id, host: String) -> Result<String, UsageError> {
         }
     };
     if let Some(name) = name {
-        let ok = !name.is_empty()
-            && !name.starts_with('-')
-            && !name.starts_with('.')
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
-        if !ok {
+        if !host_name_of(name, b"") {
             return Err(bad());
         }
     }
@@ -870,12 +884,11 @@ fn check_host(id: &Id, host: String) -> Result<String, UsageError> {
 fn check_contains(id: &Id, text: String) -> Result<String, UsageError> {
     if text.is_empty() || text.len() > MAX_TEXT || !text.bytes().all(|b| (0x20..0x7f).contains(&b))
     {
-        return Err(UsageError::new(
-            Some(id.as_str()),
-            format!(
-                "--contains: \"{}\" is not valid (1 to 255 printable characters)",
-                crate::escape::escape(text.as_bytes())
-            ),
+        return Err(not_valid(
+            id,
+            "--contains",
+            &text,
+            "1 to 255 printable characters",
         ));
     }
     Ok(text)
