@@ -570,11 +570,15 @@ impl History {
     }
 }
 
+/// How many kinds of failure the line after event 6 names; the rest are
+/// summed as `other`.
+const CAUSES: usize = 8;
+
 /// The failures counted in a row: since when, and how many of each cause,
 /// for the line that sums up a failed run after event 6.
 struct Run {
     since: Option<Instant>,
-    causes: [(Failure, u32); HISTORY],
+    causes: [(Failure, u32); CAUSES],
     kinds: usize,
     /// Failures whose cause found no room in `causes` (more than 8 kinds).
     others: u32,
@@ -584,7 +588,7 @@ impl Run {
     fn new() -> Run {
         Run {
             since: None,
-            causes: [(Failure::InvalidResponse, 0); HISTORY],
+            causes: [(Failure::InvalidResponse, 0); CAUSES],
             kinds: 0,
             others: 0,
         }
@@ -598,7 +602,7 @@ impl Run {
         self.since.get_or_insert(start);
         match self.causes[..self.kinds].iter_mut().find(|(c, _)| *c == f) {
             Some((_, n)) => *n += 1,
-            None if self.kinds < HISTORY => {
+            None if self.kinds < CAUSES => {
                 self.causes[self.kinds] = (f, 1);
                 self.kinds += 1;
             }

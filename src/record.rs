@@ -113,6 +113,16 @@ impl Value for &str {
     }
 }
 
+/// A text from outside (a URI, a header, a string sought), escaped as the
+/// man page says: a record line is never split by what it shows.
+pub struct Escaped<'a>(pub &'a str);
+
+impl Value for Escaped<'_> {
+    fn write_value<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
+        crate::escape::write_escaped(out, self.0.as_bytes())
+    }
+}
+
 impl Value for u64 {
     fn write_value<W: fmt::Write>(&self, out: &mut W) -> fmt::Result {
         write_decimal(out, *self)

@@ -10,8 +10,7 @@ use std::io::Write;
 use super::body::{self, BodyError, BodyMatcher, Needle, Verdict};
 use super::{Conn, Failure, Parse, ProbeError, Reply};
 use crate::cli::{Config, HttpCheck, Server};
-use crate::escape::write_escaped;
-use crate::record::{self, key};
+use crate::record::{self, key, Escaped};
 
 /// The HTTP dialogue: its request, built once at start, and how it judges
 /// the reply.
@@ -69,7 +68,7 @@ impl Http {
     /// `expect`, `host` and `contains`.
     pub(super) fn write_settings(&self, out: &mut impl fmt::Write) -> fmt::Result {
         record::field(out, key::VERSION, self.check.version.as_str())?;
-        escaped_field(out, key::URI, &self.check.uri)?;
+        record::field(out, key::URI, Escaped(&self.check.uri))?;
         if let Some(ranges) = &self.check.expect {
             write!(out, "{}: ", key::EXPECT)?;
             for (k, (low, high)) in ranges.iter().enumerate() {
@@ -82,20 +81,13 @@ impl Http {
             out.write_str("\n")?;
         }
         if let Some(host) = &self.check.host {
-            escaped_field(out, key::HOST, host)?;
+            record::field(out, key::HOST, Escaped(host))?;
         }
         if let Some(needle) = &self.check.contains {
-            escaped_field(out, key::CONTAINS, needle)?;
+            record::field(out, key::CONTAINS, Escaped(needle))?;
         }
         Ok(())
     }
-}
-
-fn escaped_field(out: &mut impl fmt::Write, key: &str, value: &str) -> fmt::Result {
-    out.write_str(key)?;
-    out.write_str(": ")?;
-    write_escaped(out, value.as_bytes())?;
-    out.write_str("\n")
 }
 
 /// Reads the rest of the head, then the body as it streams, until
