@@ -373,23 +373,7 @@ fn check_pieces(
     rng: &mut u64,
 ) -> Verdict {
     let mut m = BodyMatcher::with_limit(needle, framing, limit);
-    let mut at = if m.verdict() == Verdict::More {
-        None
-    } else {
-        Some(0)
-    };
-    for (i, b) in wire.iter().enumerate() {
-        if at.is_some() {
-            break;
-        }
-        if m.feed(std::slice::from_ref(b)) != Verdict::More {
-            at = Some(i + 1);
-        }
-    }
-    let want = match at {
-        Some(_) => m.verdict(),
-        None => m.end(),
-    };
+    let (want, at) = m.feed_bytewise(wire);
     assert_ne!(want, Verdict::More, "end says More");
     assert!(m.body_bytes() <= limit, "searched past the limit");
 

@@ -378,6 +378,31 @@ impl BodyMatcher {
         matches!(self.state, State::Decided(_))
     }
 
+    /// Feeds `wire` one byte at a time until the verdict is decided, then
+    /// `end` if it never is: the verdict, and after how many bytes it was
+    /// decided (None: only at `end`). The feeding that the tests and the
+    /// fuzz target hold every other feeding of the same bytes against.
+    pub fn feed_bytewise(&mut self, wire: &[u8]) -> (Verdict, Option<usize>) {
+        let mut at = if self.verdict() == Verdict::More {
+            None
+        } else {
+            Some(0)
+        };
+        for (i, b) in wire.iter().enumerate() {
+            if at.is_some() {
+                break;
+            }
+            if self.feed(std::slice::from_ref(b)) != Verdict::More {
+                at = Some(i + 1);
+            }
+        }
+        let verdict = match at {
+            Some(_) => self.verdict(),
+            None => self.end(),
+        };
+        (verdict, at)
+    }
+
     /// The verdict so far.
     pub fn verdict(&self) -> Verdict {
         match self.state {
@@ -564,23 +589,7 @@ mod tests {
     /// What feeding `wire` whole comes to, then `end()` if that is not
     /// enough, and after how many bytes it was decided (None: at `end`).
     fn whole(needle: &Needle, framing: Framing, wire: &[u8]) -> (Verdict, Option<usize>) {
-        let mut m = BodyMatcher::with_limit(needle, framing, LIMIT);
-        let mut at = None;
-        if m.verdict() != Verdict::More {
-            at = Some(0);
-        }
-        for (i, b) in wire.iter().enumerate() {
-            if at.is_some() {
-                break;
-            }
-            if m.feed(std::slice::from_ref(b)) != Verdict::More {
-                at = Some(i + 1);
-            }
-        }
-        let v = match at {
-            Some(_) => m.verdict(),
-            None => m.end(),
-        };
+        let (v, at) = BodyMatcher::with_limit(needle, framing, LIMIT).feed_bytewise(wire);
         assert_ne!(v, Verdict::More, "end() says More");
         (v, at)
     }
