@@ -3,8 +3,8 @@
 #
 # Packages the static binaries that `make` (or `make i686`) left in build/
 # (run that first), their man pages (gzipped, as `make install` puts
-# them), the Pacemaker OCF agent as ocf:ismon:ismon, and the
-# documentation. The architecture comes from build/TARGET: x86_64 is
+# them), the Pacemaker OCF agent as ocf:ismon:ismon, the systemd unit
+# templates (installed, not enabled), and the documentation. The architecture comes from build/TARGET: x86_64 is
 # amd64, i686 is i386. Everything it writes stays under build/deb/; the
 # package is build/deb/ismon_VERSION_ARCH.deb, its name printed last.
 # When lintian is installed it checks the package and fails on errors.
@@ -55,6 +55,13 @@ install -d -m 0755 "$root/usr/lib/ocf/resource.d/ismon" "$root/usr/share/doc/ism
 install -m 0755 contrib/ocf/ismon "$root/usr/lib/ocf/resource.d/ismon/ismon"
 install -m 0644 README.md "$root/usr/share/doc/ismon/README.md"
 install -m 0644 contrib/ocf/README.md "$root/usr/share/doc/ismon/README.ocf.md"
+# The systemd unit templates, as the RPM has them: installed, never
+# enabled or started (a cluster manager starts a monitor itself). Debian 12
+# keeps packaged units in /lib/systemd/system.
+install -d -m 0755 "$root/lib/systemd/system"
+install -m 0644 contrib/systemd/clp_httpmon@.service contrib/systemd/clp_smtpmon@.service \
+	"$root/lib/systemd/system/"
+install -m 0644 contrib/systemd/README.md "$root/usr/share/doc/ismon/README.systemd.md"
 
 # The binaries are static PIEs: ELF type DYN with no needed libraries,
 # which lintian takes for a shared library.
@@ -128,10 +135,25 @@ Description: HTTP and SMTP server monitors that exit when their server fails
  retries, logs why and exits, so that the cluster fails the service over.
  The options, control verbs and messages are those of the commands of the
  same names in ExpressCluster's Internet Server Agent. The binaries are
- static. The package also holds the Pacemaker agent ocf:ismon:ismon.
+ static. The package also holds the Pacemaker agent ocf:ismon:ismon
+ and the systemd unit templates clp_httpmon@.service and
+ clp_smtpmon@.service, which it does not enable.
 EOF
-(cd "$root" && find usr -type f -exec md5sum {} + | LC_ALL=C sort -k 2) >"$root/DEBIAN/md5sums"
+(cd "$root" && find usr lib -type f -exec md5sum {} + | LC_ALL=C sort -k 2) >"$root/DEBIAN/md5sums"
 chmod 0644 "$root/DEBIAN/control" "$root/DEBIAN/md5sums"
+# New or removed unit templates: let a running systemd see the change.
+# Nothing is enabled, started or stopped.
+for script in postinst postrm; do
+	cat >"$root/DEBIAN/$script" <<'EOF'
+#!/bin/sh
+set -e
+if [ -d /run/systemd/system ]; then
+	systemctl daemon-reload >/dev/null 2>&1 || true
+fi
+exit 0
+EOF
+	chmod 0755 "$root/DEBIAN/$script"
+done
 
 SOURCE_DATE_EPOCH=$stamp dpkg-deb --root-owner-group -Zxz --build "$root" "$out/" >/dev/null
 deb=$out/ismon_${version}_$arch.deb
