@@ -556,7 +556,10 @@ http {
         if self.bridge is not None and self.bridge.poll() is None:
             self.bridge.kill()
             self.bridge.wait()
-        shutil.rmtree(self.base, ignore_errors=True)
+        if os.environ.get("ISMON_LAB_KEEP"):
+            print("lab: kept %s (ISMON_LAB_KEEP)" % self.base, flush=True)
+        else:
+            shutil.rmtree(self.base, ignore_errors=True)
 
     # ---- looking at the cluster
 
@@ -601,9 +604,10 @@ http {
             where.add(nodes[0])
         return where.pop() if len(where) == 1 and len(group.findall("resource")) == 3 else None
 
-    def fail_counts(self):
+    def fail_counts(self, x=None):
         """{(resource, node): count} of every failure Pacemaker recorded."""
-        x = self.crm_mon()
+        if x is None:
+            x = self.crm_mon()
         counts = {}
         if x is None:
             return counts
@@ -613,6 +617,15 @@ http {
                 if fc and fc != "0":
                     counts[(h.get("id"), node.get("name"))] = fc
         return counts
+
+    def wait_idle(self, seconds):
+        """Waits, at most `seconds`, until the cluster has no action
+        pending (crm_resource --wait). Returns whether it settled."""
+        for name in self.live_nodes():
+            r = self.node_run(name, ["crm_resource", "--wait", "--timeout=%ds" % seconds],
+                              check=False, timeout=seconds + 10)
+            return r.returncode == 0
+        return False
 
     def disp(self, proto, name):
         p = PROTOCOLS[proto]

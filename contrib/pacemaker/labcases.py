@@ -115,11 +115,22 @@ def settle(lab, protos, deadline=60):
     return lab.mod.wait_for("groups settled", stable, deadline, 0.5)
 
 
-def check_disp(r, lab, proto, node, label, deadline=10):
-    """--disp on `node` shows the monitor live, monitoring its address,
-    and a probe that passed: within `deadline` s, as a monitor just
-    started (in its grace) may not have probed its server successfully yet."""
+def check_disp(r, lab, proto, node, label, since, deadline=10):
+    """Once the cluster has settled (no action pending, at most 60 s),
+    the group still runs whole on `node`, Pacemaker has recorded no
+    failure of it there, and --disp on `node` shows the monitor live,
+    monitoring its address, with a probe that passed: within `deadline`
+    s of the settling, as a monitor just started (in its grace) may not
+    have probed its server successfully yet.
+
+    Pacemaker itself may stop and start the monitor once more while it
+    settles (a late result from the old node); with migration-threshold
+    1, a failure the agent reported on `node` would have barred the group
+    from it, which this check sees. What Pacemaker did since `since` is
+    printed when the monitor's pid changed or the check failed."""
     p = lab.mod.PROTOCOLS[proto]
+    first = lab.disp(proto, node)[1].get("pid")
+    settled = lab.wait_idle(60)
     until = time.monotonic() + deadline
     while True:
         rc, f, raw = lab.disp(proto, node)
@@ -128,11 +139,58 @@ def check_disp(r, lab, proto, node, label, deadline=10):
         if ok or time.monotonic() >= until:
             break
         time.sleep(0.5)
-    r.check(ok, "%s: %s: --disp on %s shows the monitor live and monitoring (pid %s, probes %s)"
-            % (proto, label, node, f.get("pid"), f.get("probes")))
+    x = lab.crm_mon()
+    where = lab.group_node(proto, x)
+    fails = {k: v for k, v in lab.fail_counts(x).items()
+             if k[1] == node and k[0].startswith(p["group"] + "-")}
+    restarted = first is not None and f.get("pid") != first
+    ok = ok and where == node and not fails
+    extra = []
+    if not settled:
+        extra.append("the cluster did not settle in 60 s")
+    if where != node:
+        extra.append("the group now runs on %s" % (where or "no node"))
+    if fails:
+        extra.append("failures recorded there: %s" % fails)
+    if restarted:
+        extra.append("Pacemaker restarted it there (pid %s before)" % first)
+    r.check(ok, "%s: %s: --disp on %s shows the monitor live and monitoring (pid %s, probes %s)%s"
+            % (proto, label, node, f.get("pid"), f.get("probes"), "".join("; " + e for e in extra)))
     if not ok:
         print(raw)
+    if not ok or restarted:
+        print_story(lab, proto, since)
     return f
+
+
+def print_story(lab, proto, since, limit=60):
+    """What Pacemaker decided and saw about proto's group since `since`
+    (epoch s), from both nodes' logs: the scheduler's actions, the
+    results that were not ok, and the warnings about its resources."""
+    group = lab.mod.PROTOCOLS[proto]["group"]
+    rsc = re.compile(r"\b%s-(ip|server|mon)\b" % group)
+    lines = []
+    for name in lab.mod.NODES:
+        for line in lab.pacemaker_log(name).splitlines():
+            m = PCMK_LINE.match(line)
+            if not m or not rsc.search(m.group(5)):
+                continue
+            msg = m.group(5)
+            wanted = (
+                msg.startswith("Actions:")
+                or m.group(4) in ("warning", "error", "crit")
+                or (msg.startswith("Result of") and not re.search(r": (ok|Cancelled)( |$)", msg))
+            )
+            if not wanted:
+                continue
+            t = parse_time(m.group(1), "%b %d %H:%M:%S")
+            if t >= since - 1:
+                lines.append((t, "%s %s %s: %s" % (m.group(1), m.group(2), m.group(3), msg[:200])))
+    lines.sort()
+    print("--- Pacemaker on %s's group %s since the case began (%d lines, at most %d shown)"
+          % (proto, group, len(lines), limit))
+    for _, text in lines[-limit:]:
+        print("    " + text)
 
 
 # ------------------------------------------------------------------ test
@@ -153,7 +211,7 @@ def test(mod):
     try:
         where = bring_up(lab)
         for proto in protos:
-            check_disp(r, lab, proto, where[proto], "at start")
+            check_disp(r, lab, proto, where[proto], "at start", lab.up_at)
         case_load(r, lab, where)
         case_pause(r, lab, where)
         # One protocol at a time: Pacemaker runs one transition at a time,
@@ -282,7 +340,7 @@ def case_failover(r, lab, where, case, sig):
                "%.1f" % took[0] if took else "more than 90", bound, how),
         )
     for proto in new:
-        check_disp(r, lab, proto, new[proto], "after the %s server's failover" % case)
+        check_disp(r, lab, proto, new[proto], "after the %s server's failover" % case, t0)
     settled = settle(lab, list(where))
     return settled
 
@@ -326,7 +384,7 @@ def case_hung(r, lab, proto, node):
            hang_limit, bound, how, "yes" if reason else "no"),
     )
     if took:
-        check_disp(r, lab, proto, took[1], "after the hung monitor's failover")
+        check_disp(r, lab, proto, took[1], "after the hung monitor's failover", t0)
     return settle(lab, [proto])
 
 
@@ -356,7 +414,7 @@ def case_crash(r, lab, where):
                bound, how),
         )
         if took:
-            check_disp(r, lab, proto, took[1], "after the crash of " + target)
+            check_disp(r, lab, proto, took[1], "after the crash of " + target, t0)
 
 
 def dump_logs(lab):
