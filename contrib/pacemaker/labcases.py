@@ -191,6 +191,14 @@ def print_story(lab, proto, since, limit=60):
           % (proto, group, len(lines), limit))
     for _, text in lines[-limit:]:
         print("    " + text)
+    if proto == "smtp":
+        # Why a postfix master would not stay up: its own complaints.
+        for name in lab.mod.NODES:
+            log = lab.mod.read(lab.node_dir(name, "log-pacemaker", "postfix.log")).splitlines()
+            bad = [line for line in log if re.search(r"\b(fatal|panic|error|warning):", line)]
+            print("--- %s: postfix's last complaints (%d in all)" % (name, len(bad)))
+            for line in bad[-10:]:
+                print("    " + line[:200])
 
 
 # ------------------------------------------------------------------ test
