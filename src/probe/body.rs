@@ -383,24 +383,15 @@ impl BodyMatcher {
     /// decided (None: only at `end`). The feeding that the tests and the
     /// fuzz target hold every other feeding of the same bytes against.
     pub fn feed_bytewise(&mut self, wire: &[u8]) -> (Verdict, Option<usize>) {
-        let mut at = if self.verdict() == Verdict::More {
-            None
-        } else {
-            Some(0)
-        };
+        if self.verdict() != Verdict::More {
+            return (self.verdict(), Some(0));
+        }
         for (i, b) in wire.iter().enumerate() {
-            if at.is_some() {
-                break;
-            }
             if self.feed(std::slice::from_ref(b)) != Verdict::More {
-                at = Some(i + 1);
+                return (self.verdict(), Some(i + 1));
             }
         }
-        let verdict = match at {
-            Some(_) => self.verdict(),
-            None => self.end(),
-        };
-        (verdict, at)
+        (self.end(), None)
     }
 
     /// The verdict so far.
