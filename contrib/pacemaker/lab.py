@@ -621,11 +621,12 @@ http {
     def wait_idle(self, seconds):
         """Waits, at most `seconds`, until the cluster has no action
         pending (crm_resource --wait). Returns whether it settled."""
-        for name in self.live_nodes():
-            r = self.node_run(name, ["crm_resource", "--wait", "--timeout=%ds" % seconds],
-                              check=False, timeout=seconds + 10)
-            return r.returncode == 0
-        return False
+        nodes = self.live_nodes()
+        if not nodes:
+            return False
+        r = self.node_run(nodes[0], ["crm_resource", "--wait", "--timeout=%ds" % seconds],
+                          check=False, timeout=seconds + 10)
+        return r.returncode == 0
 
     def disp(self, proto, name):
         p = PROTOCOLS[proto]

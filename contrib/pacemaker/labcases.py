@@ -167,28 +167,14 @@ def print_story(lab, proto, since, limit=60):
     """What Pacemaker decided and saw about proto's group since `since`
     (epoch s), from both nodes' logs: the scheduler's actions, the
     results that were not ok, and the warnings about its resources."""
-    group = lab.mod.PROTOCOLS[proto]["group"]
-    rsc = re.compile(r"\b%s-(ip|server|mon)\b" % group)
     lines = []
-    for name in lab.mod.NODES:
-        for line in lab.pacemaker_log(name).splitlines():
-            m = PCMK_LINE.match(line)
-            if not m or not rsc.search(m.group(5)):
-                continue
-            msg = m.group(5)
-            wanted = (
-                msg.startswith("Actions:")
-                or m.group(4) in ("warning", "error", "crit")
-                or (msg.startswith("Result of") and not re.search(r": (ok|Cancelled)( |$)", msg))
-            )
-            if not wanted:
-                continue
-            t = parse_time(m.group(1), "%b %d %H:%M:%S")
-            if t >= since - 1:
-                lines.append((t, "%s %s %s: %s" % (m.group(1), m.group(2), m.group(3), msg[:200])))
+    for t, stamp, name, daemon, level, msg in group_log(lab, proto, since - 1):
+        if (msg.startswith("Actions:") or level in ("warning", "error", "crit")
+                or (msg.startswith("Result of") and not re.search(r": (ok|Cancelled)( |$)", msg))):
+            lines.append((t, "%s %s %s: %s" % (stamp, name, daemon, msg[:200])))
     lines.sort()
     print("--- Pacemaker on %s's group %s since the case began (%d lines, at most %d shown)"
-          % (proto, group, len(lines), limit))
+          % (proto, lab.mod.PROTOCOLS[proto]["group"], len(lines), limit))
     for _, text in lines[-limit:]:
         print("    " + text)
     if proto == "smtp":
@@ -437,7 +423,7 @@ def dump_logs(lab):
 
 # ------------------------------------------------------------------ demo
 
-PCMK_LINE = re.compile(r"^(\w{3} [ \d]\d \d\d:\d\d:\d\d\.\d{3}) (\S+) (pacemaker-\w+)\s+\[\d+\] \(\w+\)\s+(\w+): (.*)$")
+PCMK_LINE = re.compile(r"^(\w{3} [ \d]\d \d\d:\d\d:\d\d\.\d{3}) (\S+) (pacemaker-\w+)\s*\[\d+\] \(\w+\)\s+(\w+): (.*)$")
 MON_LINE = re.compile(r"^(\w{3} [ \d]\d \d\d:\d\d:\d\d) (clp_\w+)\[\d+\]: (.*)$")
 
 
@@ -450,27 +436,35 @@ def parse_time(text, fmt):
     return time.mktime(time.strptime("%d %s" % (year, " ".join(text.split())), "%Y " + fmt)) + frac
 
 
-def pacemaker_events(lab, proto, since):
+def group_log(lab, proto, since):
+    """(time, its text, node, daemon, level, message) of each line of both nodes'
+    pacemaker.log, from `since` (epoch s) on, that names a resource of
+    proto's group."""
     p = lab.mod.PROTOCOLS[proto]
     rsc = re.compile(r"\b%s-(ip|server|mon)( |_|$)" % p["group"])
-    keep = re.compile(r"^(Result of (start|stop|monitor) operation for|Requesting local execution of (start|stop) operation)")
-    seen = set()
-    events = []
     for name in lab.mod.NODES:
         for line in lab.pacemaker_log(name).splitlines():
             m = PCMK_LINE.match(line)
-            if not m or m.group(3) != "pacemaker-controld" or m.group(4) != "notice":
-                continue
-            msg = m.group(5)
-            if not keep.match(msg) or not rsc.search(msg):
-                continue
-            if msg.startswith("Result of monitor") and ": ok" in msg:
+            if not m or not rsc.search(m.group(5)):
                 continue
             t = parse_time(m.group(1), "%b %d %H:%M:%S")
-            if t < since - 0.5 or msg in seen:
-                continue
-            seen.add(msg)
-            events.append((t, name, "pacemaker", msg))
+            if t >= since:
+                yield t, m.group(1), name, m.group(3), m.group(4), m.group(5)
+
+
+def pacemaker_events(lab, proto, since):
+    keep = re.compile(r"^(Result of (start|stop|monitor) operation for|Requesting local execution of (start|stop) operation)")
+    seen = set()
+    events = []
+    for t, _, name, daemon, level, msg in group_log(lab, proto, since - 0.5):
+        if daemon != "pacemaker-controld" or level != "notice" or not keep.match(msg):
+            continue
+        if msg.startswith("Result of monitor") and ": ok" in msg:
+            continue
+        if msg in seen:
+            continue
+        seen.add(msg)
+        events.append((t, name, "pacemaker", msg))
     return events
 
 
