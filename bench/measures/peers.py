@@ -133,7 +133,7 @@ def haproxy(b):
     # Before the window, not after it: its 1,500 checks a second leave
     # tens of thousands of sockets in TIME_WAIT, and a hot loop of
     # connects then pays for the search of a free port.
-    floor = floors(b, 2000 if b.quick else 5000)
+    floor, time_wait = floors(b, 2000 if b.quick else 5000)
     access = os.path.join(d.dir, "access.log")
     cfg = os.path.join(b.work, "haproxy.cfg")
     with open(cfg, "w") as f:
@@ -201,7 +201,7 @@ def haproxy(b):
           f"(/proc/PID/sched) over {seconds} s ÷ checks in nginx's access log by user agent",
           why=(split + "see \"CPU per check: clp_httpmon and HAProxy\" for where it goes, "
                "system call by system call, and for the floor."))
-    details(b, n, cpu, counts, window, per_m, per_h, prof, hp_calls, floor)
+    details(b, n, cpu, counts, window, per_m, per_h, prof, hp_calls, floor, time_wait)
 
 
 def side_by_side(b, n, seconds, hp, procs, ids, access, replica):
@@ -283,8 +283,8 @@ def time_waits():
 def floors(b, n):
     """bench/floor.py against the same nginx, closing with a FIN and with
     an RST, in 5 rounds that alternate the two (other work on the machine
-    comes and goes): {mode: (system, user) seconds per check, medians},
-    and "tw": the sockets in TIME_WAIT when it began."""
+    comes and goes): ({mode: (system, user) seconds per check, medians},
+    the sockets in TIME_WAIT when it began)."""
     got = {"fin": [], "rst": []}
     tw = time_waits()
     for _ in range(5):
@@ -295,12 +295,11 @@ def floors(b, n):
             f = dict(kv.split("=") for kv in r.stdout.split())
             if r.returncode == 0 and int(f.get("ok", 0)) == n // 5:
                 got[mode].append((float(f["system"]) / (n // 5), float(f["user"]) / (n // 5)))
-    out = {mode: (pct([x[0] for x in v], 50), pct([x[1] for x in v], 50))
-           for mode, v in got.items() if len(v) == 5}
-    return dict(out, tw=tw) if out else out
+    return ({mode: (pct([x[0] for x in v], 50), pct([x[1] for x in v], 50))
+             for mode, v in got.items() if len(v) == 5}, tw)
 
 
-def details(b, n, cpu, counts, window, per_m, per_h, prof, hp_calls, floor):
+def details(b, n, cpu, counts, window, per_m, per_h, prof, hp_calls, floor, time_wait):
     us = lambda x: f"{x * 1e6:.1f} µs"
 
     def line(label, m, h):
@@ -363,11 +362,11 @@ def details(b, n, cpu, counts, window, per_m, per_h, prof, hp_calls, floor):
         kernel = (f" — against {us(per_m * prof[0].syscalls())} in system calls per check in "
                   f"a monitor and {us(per_h * prof[1].syscalls())} in HAProxy" if prof else "")
         lines.append("The kernel's floor, one check after another from one process, before "
-                     f"the window ({floor['tw']:,} sockets in TIME_WAIT at its start; "
+                     f"the window ({time_wait:,} sockets in TIME_WAIT at its start; "
                      "`bench/floor.py`: blocking socket, connect, send, recv, close; kernel "
                      "time from its getrusage system time, median of 5 rounds): " +
-                     "; ".join(f"closed with {CLOSE[k]} {us(v[0])}" for k, v in floor.items()
-                               if k in CLOSE) + kernel + ".")
+                     "; ".join(f"closed with {CLOSE[k]} {us(v[0])}" for k, v in floor.items()) +
+                     kernel + ".")
     if replica:
         lines.append(replica)
     b.details.append(("CPU per check: clp_httpmon and HAProxy", "\n".join(lines)))
